@@ -1,0 +1,63 @@
+# Sorami — one Makefile for development, tests and the local system.
+# Quick start: `make run` (install, start everything, run the demo), then `make test`.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+RUN_DIR := .run
+PYTEST := $(BIN)/python -m pytest
+PYTEST_OPTS ?=
+
+DISTS := shared services/gateway services/notifier services/generator
+PYPROJECTS := $(foreach d,$(DISTS),$(d)/pyproject.toml)
+
+.PHONY: install up down ps logs run demo test test-unit test-integration test-e2e services lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: $(PYPROJECTS) requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, exactly pinned: the machine's CPU wheel, not the registry's CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e 'shared[s3]' -e services/gateway -e services/notifier -e services/generator -r requirements-dev.txt
+	@touch $@
+
+services:
+	@scripts/ensure-services.sh
+
+up: install services
+	@$(BIN)/python scripts/sorami_up.py
+
+down:
+	@$(BIN)/python scripts/sorami_down.py 2>/dev/null || python3 scripts/sorami_down.py
+
+ps:
+	@$(BIN)/python scripts/supervisor.py --status
+
+logs:
+	@tail -n 50 -F $(RUN_DIR)/logs/*.log
+
+demo: install
+	@$(BIN)/python scripts/demo.py
+
+run: up demo
+
+test: install services
+	$(PYTEST) tests $(PYTEST_OPTS)
+
+test-unit: install
+	$(PYTEST) tests/unit $(PYTEST_OPTS)
+
+test-integration: install services
+	$(PYTEST) tests/integration $(PYTEST_OPTS)
+
+test-e2e: install services
+	$(PYTEST) tests/e2e $(PYTEST_OPTS)
+
+lint: install
+	$(BIN)/ruff check shared services tests scripts
+
+clean: down
+	rm -rf $(VENV) $(RUN_DIR)

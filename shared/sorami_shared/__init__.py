@@ -1,0 +1,1 @@
+"""Sorami's common package: what every service imports, nothing service-specific."""

@@ -1,0 +1,240 @@
+"""Event contracts: a CloudEvents 1.0 envelope and the versioned data models it carries.
+
+The routing key of every event is its ``type``. ``dataversion`` (a CloudEvents extension
+attribute) versions the data model; a consumer refuses a version it does not know rather than
+guessing, so the message goes to the dead-letter queue instead of being half-understood.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SPECVERSION = "1.0"
+
+
+class Kind(StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+
+    @property
+    def plural(self) -> str:
+        """The REST path segment (``images`` / ``videos``)."""
+        return f"{self.value}s"
+
+
+class Outcome(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class FailureCode(StrEnum):
+    UNKNOWN_MODEL = "unknown_model"
+    INVALID_PARAMETERS = "invalid_parameters"
+    OUT_OF_MEMORY = "out_of_memory"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    INTERNAL = "internal"
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    event_type: ClassVar[str]
+    version: ClassVar[int] = 1
+
+
+class GenerationParams(BaseModel):
+    """What the user asked for. Field names are diffusers' own where one exists."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt: str
+    negative_prompt: str | None = None
+    model: str
+    width: int
+    height: int
+    num_inference_steps: int
+    guidance_scale: float
+    seed: int | None = None
+    num_images: int = 1
+    num_frames: int | None = None
+    fps: int | None = None
+
+
+class GenerationRequested(_Data):
+    event_type: ClassVar[str] = "generation.requested"
+
+    job_id: uuid.UUID
+    user_id: str
+    kind: Kind
+    params: GenerationParams
+
+
+class GenerationProgress(_Data):
+    event_type: ClassVar[str] = "generation.progress"
+
+    job_id: uuid.UUID
+    user_id: str
+    kind: Kind
+    progress: Annotated[int, Field(ge=0, le=100)]
+    step: int | None = None
+    total_steps: int | None = None
+
+
+class FileInfo(BaseModel):
+    """One output. Bytes never travel in events: ``key`` names the object in storage."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: Annotated[int, Field(ge=0)]
+    key: str
+    mime_type: str
+    bytes: Annotated[int, Field(ge=0)]
+    width: int
+    height: int
+    fps: float | None = None
+    frame_count: int | None = None
+    duration_s: float | None = None
+    poster_key: str | None = None
+
+
+class GenerationCompleted(_Data):
+    event_type: ClassVar[str] = "generation.completed"
+
+    job_id: uuid.UUID
+    user_id: str
+    kind: Kind
+    model: str
+    seed: int
+    files: Annotated[list[FileInfo], Field(min_length=1)]
+    duration_ms: Annotated[int, Field(ge=0)] = 0
+
+
+class GenerationFailed(_Data):
+    event_type: ClassVar[str] = "generation.failed"
+
+    job_id: uuid.UUID
+    user_id: str
+    kind: Kind
+    code: FailureCode
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class NotificationCreated(_Data):
+    event_type: ClassVar[str] = "notification.created"
+
+    notification_id: uuid.UUID
+    user_id: str
+    job_id: uuid.UUID
+    kind: Kind
+    outcome: Outcome
+    title: str
+    message: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+
+
+EVENT_MODELS: dict[tuple[str, int], type[_Data]] = {
+    (m.event_type, m.version): m
+    for m in (
+        GenerationRequested,
+        GenerationProgress,
+        GenerationCompleted,
+        GenerationFailed,
+        NotificationCreated,
+    )
+}
+
+D = TypeVar("D")
+
+
+class Envelope(BaseModel, Generic[D]):
+    """CloudEvents 1.0 attributes, plus ``correlationid`` and ``dataversion`` extensions."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    specversion: Literal["1.0"] = SPECVERSION
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    type: str
+    source: str
+    subject: str | None = None
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    datacontenttype: Literal["application/json"] = "application/json"
+    dataversion: int = 1
+    correlationid: str
+    data: D
+
+    @property
+    def job_id(self) -> uuid.UUID | None:
+        return getattr(self.data, "job_id", None)
+
+    @property
+    def user_id(self) -> str | None:
+        return getattr(self.data, "user_id", None)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+def new_event(
+    data: D,
+    *,
+    source: str,
+    correlation_id: str,
+    event_id: uuid.UUID | None = None,
+) -> Envelope[D]:
+    """Wrap ``data`` in an envelope; its type and version come from the data model.
+
+    Pass a deterministic ``event_id`` (see :func:`derived_id`) where a redelivered input must
+    produce the very same event, so that consumers can dedupe on it.
+    """
+    job_id = getattr(data, "job_id", None)
+    return Envelope[type(data)](  # type: ignore[misc]
+        id=event_id or uuid.uuid4(),
+        type=data.event_type,
+        dataversion=data.version,
+        source=source,
+        subject=str(job_id) if job_id else None,
+        correlationid=correlation_id,
+        data=data,
+    )
+
+
+_NAMESPACE = uuid.UUID("6f1d2c7e-4b0a-4e53-9d0c-5a6f3f1e2b90")
+
+
+def derived_id(*parts: object) -> uuid.UUID:
+    """A stable UUID for a fact (e.g. ``("completed", job_id)``): same input, same id."""
+    return uuid.uuid5(_NAMESPACE, "/".join(str(p) for p in parts))
+
+
+class UnparseableEvent(ValueError):
+    """The body is not an event this service understands; it belongs in the dead-letter queue."""
+
+
+def parse_event(body: bytes | str) -> Envelope[Any]:
+    """Parse and validate a message body. Raises :class:`UnparseableEvent` with a reason."""
+    try:
+        head = Envelope[dict[str, Any]].model_validate_json(body)  # type: ignore[type-var]
+    except ValidationError as exc:
+        raise UnparseableEvent(f"not a valid envelope: {_short(exc)}") from exc
+    model = EVENT_MODELS.get((head.type, head.dataversion))
+    if model is None:
+        known = sorted({t for t, _ in EVENT_MODELS})
+        if head.type in known:
+            raise UnparseableEvent(f"{head.type} version {head.dataversion} is not supported")
+        raise UnparseableEvent(f"unknown event type {head.type!r}")
+    try:
+        return Envelope[model].model_validate_json(body)  # type: ignore[valid-type]
+    except ValidationError as exc:
+        raise UnparseableEvent(f"invalid {head.type} data: {_short(exc)}") from exc
+
+
+def _short(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<body>'}: {e['msg']}" for e in exc.errors()[:5]
+    )

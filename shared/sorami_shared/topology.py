@@ -1,0 +1,84 @@
+"""The broker topology: one durable topic exchange, and per consumer a durable quorum queue
+with a delivery limit that dead-letters into its own queue.
+
+Every service declares the WHOLE topology at start (declarations are idempotent), so that a
+``mandatory`` publish is routable even before the consuming service has ever run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+
+EXCHANGE = "sorami.events"
+DEAD_LETTER_EXCHANGE = "sorami.dead-letter"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    routing_keys: tuple[str, ...]
+    # Redeliveries before a message is dead-lettered. A delivery lost with its consumer
+    # (crash, SIGKILL, connection cut) counts too, so keep room for a few of those.
+    delivery_limit: int = 5
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.name}.dlq"
+
+    @property
+    def arguments(self) -> dict[str, object]:
+        return {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": self.delivery_limit,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+            "x-dead-letter-routing-key": self.name,
+            # at-least-once dead-lettering: a rejected message is not dropped if the DLQ
+            # is momentarily unavailable (needs reject-publish overflow).
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+
+
+GENERATOR_REQUESTS = QueueSpec("generator.requests", ("generation.requested",))
+GATEWAY_PROJECTION = QueueSpec(
+    "gateway.projection",
+    (
+        "generation.progress",
+        "generation.completed",
+        "generation.failed",
+        "notification.created",
+    ),
+)
+NOTIFIER_OUTCOMES = QueueSpec("notifier.outcomes", ("generation.completed", "generation.failed"))
+
+ALL_QUEUES: tuple[QueueSpec, ...] = (GENERATOR_REQUESTS, GATEWAY_PROJECTION, NOTIFIER_OUTCOMES)
+
+
+async def declare_exchange(channel: AbstractChannel) -> AbstractExchange:
+    return await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+
+
+async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
+    exchange = await declare_exchange(channel)
+    dlx = await channel.declare_exchange(
+        DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+    )
+    dlq = await channel.declare_queue(
+        spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await dlq.bind(dlx, routing_key=spec.name)
+    queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
+    for key in spec.routing_keys:
+        await queue.bind(exchange, routing_key=key)
+    return queue
+
+
+async def declare_topology(channel: AbstractChannel) -> AbstractExchange:
+    """Declare the exchange and every consumer's queue; returns the events exchange."""
+    exchange = await declare_exchange(channel)
+    for spec in ALL_QUEUES:
+        await declare_queue(channel, spec)
+    return exchange
