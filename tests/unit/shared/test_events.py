@@ -1,0 +1,124 @@
+import json
+import uuid
+
+import pytest
+
+from sorami_shared.events import (
+    EVENT_MODELS,
+    FileInfo,
+    GenerationCompleted,
+    GenerationParams,
+    GenerationRequested,
+    Kind,
+    UnparseableEvent,
+    derived_id,
+    new_event,
+    parse_event,
+)
+
+
+def _requested() -> GenerationRequested:
+    return GenerationRequested(
+        job_id=uuid.uuid4(),
+        user_id="alice",
+        kind=Kind.VIDEO,
+        params=GenerationParams(
+            prompt="a cat",
+            model="tiny-video",
+            width=64,
+            height=64,
+            num_inference_steps=2,
+            guidance_scale=1.0,
+            seed=7,
+            num_frames=8,
+            fps=8,
+        ),
+    )
+
+
+def test_envelope_carries_cloudevents_attributes_and_correlation_id():
+    data = _requested()
+    env = new_event(data, source="sorami/gateway", correlation_id="corr-1")
+    body = json.loads(env.to_json())
+    assert body["specversion"] == "1.0"
+    assert body["type"] == "generation.requested"
+    assert body["source"] == "sorami/gateway"
+    assert body["datacontenttype"] == "application/json"
+    assert body["correlationid"] == "corr-1"
+    assert body["subject"] == str(data.job_id)
+    assert body["dataversion"] == 1
+    assert uuid.UUID(body["id"])
+    assert body["time"].endswith("Z")
+
+
+def test_round_trip_gives_the_typed_model_back():
+    env = new_event(_requested(), source="s", correlation_id="c")
+    parsed = parse_event(env.to_json())
+    assert isinstance(parsed.data, GenerationRequested)
+    assert parsed == env
+    assert parsed.job_id == env.data.job_id and parsed.user_id == "alice"
+
+
+def test_every_event_type_is_registered_once_at_version_one():
+    types = sorted(t for t, _ in EVENT_MODELS)
+    assert types == sorted(
+        [
+            "generation.completed",
+            "generation.failed",
+            "generation.progress",
+            "generation.requested",
+            "notification.created",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda b: b"\x00garbage", "not a valid envelope"),
+        (lambda b: b"{}", "not a valid envelope"),
+        (lambda b: b.replace(b'"dataversion":1', b'"dataversion":2'), "version 2 is not supported"),
+        (lambda b: b.replace(b"generation.requested", b"generation.exploded"), "unknown event type"),
+        (lambda b: b.replace(b'"prompt":"a cat",', b""), "invalid generation.requested data"),
+        (lambda b: b.replace(b'"kind":"video"', b'"kind":"audio"'), "invalid generation.requested"),
+        (lambda b: b.replace(b'"specversion":"1.0"', b'"specversion":"0.3"'), "not a valid"),
+    ],
+)
+def test_what_cannot_be_understood_is_refused_with_a_reason(mutate, reason):
+    body = new_event(_requested(), source="s", correlation_id="c").to_json()
+    with pytest.raises(UnparseableEvent, match=reason):
+        parse_event(mutate(body))
+
+
+def test_unknown_fields_are_refused_rather_than_silently_dropped():
+    body = json.loads(new_event(_requested(), source="s", correlation_id="c").to_json())
+    body["data"]["surprise"] = 1
+    with pytest.raises(UnparseableEvent, match="surprise"):
+        parse_event(json.dumps(body))
+
+
+def test_completed_needs_at_least_one_file():
+    with pytest.raises(ValueError):
+        GenerationCompleted(
+            job_id=uuid.uuid4(), user_id="u", kind=Kind.IMAGE, model="m", seed=1, files=[]
+        )
+    ok = GenerationCompleted(
+        job_id=uuid.uuid4(),
+        user_id="u",
+        kind=Kind.IMAGE,
+        model="m",
+        seed=1,
+        files=[FileInfo(index=0, key="image/x/0.png", mime_type="image/png", bytes=3, width=8, height=8)],
+    )
+    assert ok.files[0].key == "image/x/0.png"
+
+
+def test_derived_ids_are_stable_and_distinct():
+    job = uuid.uuid4()
+    assert derived_id("generation.completed", job) == derived_id("generation.completed", job)
+    assert derived_id("generation.completed", job) != derived_id("generation.failed", job)
+    assert derived_id("generation.completed", job) != derived_id("generation.completed", uuid.uuid4())
+
+
+def test_kind_plural_is_the_rest_path_segment():
+    assert Kind.IMAGE.plural == "images" and Kind.VIDEO.plural == "videos"
