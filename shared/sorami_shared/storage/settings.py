@@ -19,3 +19,7 @@ class StorageSettings(BaseModel):
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
     s3_create_bucket: bool = False
+    # S3 client behaviour (botocore): fail fast, the caller retries with its own backoff.
+    s3_connect_timeout_s: float = 3.0
+    s3_read_timeout_s: float = 30.0
+    s3_max_attempts: int = 2

@@ -1,0 +1,43 @@
+"""``sorami-generator run`` (the worker) and ``sorami-generator build-tiny`` (prebuild the
+built-in tiny models into the model cache)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from sorami_shared.logging import configure_logging, get_logger
+
+from .settings import GeneratorSettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sorami-generator")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="consume generation.requested and generate")
+    build = sub.add_parser("build-tiny", help="build the tiny random-weight models")
+    build.add_argument("names", nargs="*", default=["tiny-image", "tiny-video"])
+    args = parser.parse_args(argv)
+
+    settings = GeneratorSettings()
+    configure_logging("generator", fmt=settings.effective_log_format, level=settings.log_level)
+    if args.command == "build-tiny":
+        from .tiny_models import ensure_built
+
+        for name in args.names:
+            path = ensure_built(name, settings.model_cache_dir)
+            get_logger(__name__).info("tiny model ready", model=name, path=str(path))
+        return 0
+    return asyncio.run(_run(settings))
+
+
+async def _run(settings: GeneratorSettings) -> int:
+    from .service import run_worker
+
+    await run_worker(settings, asyncio.Event(), install_signal_handlers=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Loading pipelines once and keeping the most recently used ones (LRU, bounded by count and
+optionally by size). Every model, built-in or real, goes through ``from_pretrained``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sorami_shared.logging import get_logger
+
+from .devices import Placement, release_memory
+from .quiet import quiet_libraries
+from .settings import ModelSpec
+from .tiny_models import ensure_built
+
+log = get_logger(__name__)
+
+
+@dataclass
+class LoadedPipeline:
+    name: str
+    spec: ModelSpec
+    pipe: Any
+    placement: Placement
+    size_bytes: int
+    load_s: float
+
+
+def resolve_source(spec: ModelSpec, cache_dir: Path) -> str:
+    """A local directory or hub id for ``from_pretrained``; builds a built-in on first use."""
+    if spec.builtin is not None:
+        return str(ensure_built(spec.builtin, cache_dir))
+    return spec.source
+
+
+def load_pipeline(
+    name: str, spec: ModelSpec, placement: Placement, cache_dir: Path
+) -> LoadedPipeline:
+    """Blocking: build (tiny models), load and place one pipeline."""
+    import diffusers
+
+    quiet_libraries()
+    started = time.perf_counter()
+    source = resolve_source(spec, cache_dir)
+    cls = (
+        diffusers.DiffusionPipeline
+        if spec.pipeline == "auto"
+        else getattr(diffusers, spec.pipeline)
+    )
+    kwargs: dict[str, Any] = {"dtype": placement.dtype}
+    if spec.variant:
+        kwargs["variant"] = spec.variant
+    if spec.revision:
+        kwargs["revision"] = spec.revision
+    if not Path(source).exists():
+        kwargs["cache_dir"] = str(Path(cache_dir) / "hub")
+    pipe = cls.from_pretrained(source, **kwargs)
+    pipe = pipe.to(placement.device)
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)
+    size = _size_bytes(pipe)
+    took = time.perf_counter() - started
+    log.info(
+        "pipeline loaded",
+        model=name,
+        pipeline=type(pipe).__name__,
+        device=placement.device,
+        dtype=str(placement.dtype),
+        size_mb=round(size / 2**20, 1),
+        load_s=round(took, 2),
+    )
+    return LoadedPipeline(name, spec, pipe, placement, size, took)
+
+
+def _size_bytes(pipe: Any) -> int:
+    import torch
+
+    total = 0
+    for component in getattr(pipe, "components", {}).values():
+        if isinstance(component, torch.nn.Module):
+            total += sum(p.numel() * p.element_size() for p in component.parameters())
+            total += sum(b.numel() * b.element_size() for b in component.buffers())
+    return total
+
+
+class PipelineCache:
+    """Loads each model once; evicts the least recently used beyond the bounds."""
+
+    def __init__(
+        self,
+        registry: dict[str, ModelSpec],
+        placement: Placement,
+        cache_dir: Path,
+        *,
+        max_pipelines: int = 2,
+        max_bytes: int | None = None,
+    ) -> None:
+        self.registry = registry
+        self.placement = placement
+        self.cache_dir = Path(cache_dir)
+        self.max_pipelines = max_pipelines
+        self.max_bytes = max_bytes
+        self._loaded: OrderedDict[str, LoadedPipeline] = OrderedDict()
+        self._lock = asyncio.Lock()
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._loaded
+
+    @property
+    def loaded(self) -> list[str]:
+        return list(self._loaded)
+
+    async def get(self, name: str) -> LoadedPipeline:
+        async with self._lock:
+            if name in self._loaded:
+                self._loaded.move_to_end(name)
+                return self._loaded[name]
+            spec = self.registry[name]
+            # Make room first, so the old pipeline's memory is free before the new one loads.
+            self._evict(keep=self.max_pipelines - 1)
+            loaded = await asyncio.to_thread(
+                load_pipeline, name, spec, self.placement, self.cache_dir
+            )
+            self._loaded[name] = loaded
+            self._evict(keep=self.max_pipelines, protect=name)
+            return loaded
+
+    def _evict(self, keep: int, protect: str | None = None) -> None:
+        def too_big() -> bool:
+            if self.max_bytes is None:
+                return False
+            return sum(p.size_bytes for p in self._loaded.values()) > self.max_bytes
+
+        evicted = False
+        while self._loaded and (len(self._loaded) > max(keep, 0) or too_big()):
+            oldest = next(iter(self._loaded))
+            if oldest == protect:
+                break
+            self._loaded.pop(oldest)
+            log.info("pipeline evicted", model=oldest)
+            evicted = True
+        if evicted:
+            release_memory(self.placement)
+
+    def evict_all_but(self, name: str | None) -> None:
+        """After an out-of-memory error: keep at most the pipeline in use."""
+        for other in [n for n in self._loaded if n != name]:
+            self._loaded.pop(other)
+            log.info("pipeline evicted after out-of-memory", model=other)
+        release_memory(self.placement)

@@ -1,0 +1,92 @@
+"""The worker process: connect, consume, and shut down cleanly.
+
+SIGTERM/SIGINT: stop consuming, give the job in hand ``shutdown_grace_s`` to finish (its
+completed event is published and the message acked), else abort it and close the connection
+so the broker redelivers it to another worker. Returns normally (exit code 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import signal
+import time
+
+from sorami_shared.logging import get_logger
+from sorami_shared.messaging import EventBus
+from sorami_shared.storage import Storage, StorageError, make_storage
+from sorami_shared.topology import GENERATOR_REQUESTS
+
+from .devices import describe, resolve_placement
+from .jobs import SOURCE, JobProcessor
+from .pipelines import PipelineCache
+from .settings import GeneratorSettings
+
+log = get_logger(__name__)
+
+
+def make_pipeline_cache(settings: GeneratorSettings) -> PipelineCache:
+    placement = resolve_placement(settings.device, settings.dtype)
+    max_bytes = (
+        int(settings.max_cached_pipeline_gb * 2**30) if settings.max_cached_pipeline_gb else None
+    )
+    return PipelineCache(
+        settings.registry,
+        placement,
+        settings.model_cache_dir,
+        max_pipelines=settings.max_cached_pipelines,
+        max_bytes=max_bytes,
+    )
+
+
+async def run_worker(
+    settings: GeneratorSettings,
+    stop: asyncio.Event,
+    *,
+    storage: Storage | None = None,
+    pipelines: PipelineCache | None = None,
+    install_signal_handlers: bool = False,
+) -> None:
+    if install_signal_handlers:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+
+    pipelines = pipelines or make_pipeline_cache(settings)
+    storage = storage or make_storage(settings)
+    log.info(
+        "generator starting",
+        device=pipelines.placement.device,
+        dtype=str(pipelines.placement.dtype),
+        models=sorted(settings.registry),
+        storage=settings.storage_backend,
+        prefetch=settings.prefetch,
+        **describe(),
+    )
+    try:
+        await storage.ensure_ready()
+    except StorageError as exc:  # jobs retry it; the worker still starts
+        log.warning("storage not ready at start", error=str(exc))
+    for name in settings.preload_models:
+        await pipelines.get(name)
+
+    bus = EventBus(settings.amqp_url, source=SOURCE)
+    await bus.connect(retry_for=math.inf)
+    processor = JobProcessor(settings, bus.publish, storage, pipelines)
+    try:
+        await bus.consume(GENERATOR_REQUESTS, processor.handle, prefetch=settings.prefetch)
+        log.info("generator consuming", queue=GENERATOR_REQUESTS.name)
+        await stop.wait()
+
+        log.info("shutting down: no new jobs", grace_s=settings.shutdown_grace_s)
+        started = time.monotonic()
+        await bus.stop_consuming()
+        if await bus.drain(settings.shutdown_grace_s):
+            log.info("jobs in hand finished", waited_s=round(time.monotonic() - started, 2))
+        else:
+            log.warning("grace period over; leaving jobs in hand unacknowledged for redelivery")
+            processor.abort_all()
+    finally:
+        await bus.close()  # unacknowledged deliveries go back to the queue
+        await storage.close()
+    log.info("generator stopped")

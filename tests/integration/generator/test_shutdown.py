@@ -1,0 +1,139 @@
+"""Crashes and shutdowns: the generator as a real process (`sorami-generator run`) killed with
+SIGKILL mid-job and restarted, SIGTERM with a job in hand, and a grace period that runs out."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import aio_pika
+import imageio_ffmpeg
+import pytest
+from sorami_shared.events import Kind, derived_id
+from sorami_shared.topology import GENERATOR_REQUESTS
+
+from .conftest import request, running_worker
+
+pytestmark = pytest.mark.integration
+
+CLI = str(Path(sys.executable).parent / "sorami-generator")
+
+
+def start_generator(settings, log_path: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SORAMI_GENERATOR_ENVIRONMENT": "test",
+        "SORAMI_GENERATOR_AMQP_URL": settings.amqp_url,
+        "SORAMI_GENERATOR_MODEL_CACHE_DIR": str(settings.model_cache_dir),
+        "SORAMI_GENERATOR_STORAGE_LOCAL_DIR": str(settings.storage_local_dir),
+        "SORAMI_GENERATOR_PROGRESS_MIN_INTERVAL_S": "0",
+        "SORAMI_GENERATOR_SHUTDOWN_GRACE_S": "60",
+        "SORAMI_GENERATOR_LOG_FORMAT": "json",
+    }
+    log = log_path.open("ab")
+    return subprocess.Popen([CLI, "run"], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+async def wait_exit(proc: subprocess.Popen[bytes], within: float) -> int:
+    for _ in range(int(within * 10)):
+        if proc.poll() is not None:
+            return proc.returncode
+        await asyncio.sleep(0.1)
+    proc.kill()
+    raise AssertionError("generator did not exit in time")
+
+
+async def queue_depth(url: str, name: str) -> int:
+    conn = await aio_pika.connect(url)
+    try:
+        channel = await conn.channel()
+        queue = await channel.declare_queue(name, passive=True)
+        return queue.declaration_result.message_count or 0
+    finally:
+        await conn.close()
+
+
+def mp4_frame_count(path: Path) -> int:
+    reader = imageio_ffmpeg.read_frames(str(path))
+    next(reader)
+    return sum(1 for _ in reader)
+
+
+async def test_sigkill_mid_job_redelivers_to_the_restarted_worker_then_sigterm_exits_0(
+    settings_for, tap, client_bus, tmp_path
+):
+    settings = settings_for()
+    log_path = tmp_path / "generator.log"
+    slow = request(Kind.VIDEO, width=64, height=64, num_frames=16, num_inference_steps=14)
+    job_id = slow.data.job_id
+    first = start_generator(settings, log_path)
+    try:
+        await client_bus.publish(slow)
+        # Wait for a step (percent > 0): the pipeline is running when the process dies.
+        deadline = asyncio.get_running_loop().time() + 90
+        while not [e for e in tap.for_job(job_id, "generation.progress") if e.data.progress > 0]:
+            assert first.poll() is None, log_path.read_text()[-3000:]
+            assert asyncio.get_running_loop().time() < deadline, "no step progress"
+            await asyncio.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        assert await wait_exit(first, 10) == -signal.SIGKILL
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert not tap.for_job(job_id, "generation.completed")
+
+    second = start_generator(settings, log_path)
+    try:
+        [done] = await tap.wait_for(job_id, "generation.completed", within=120)
+        # SIGTERM with a job in hand: it finishes within the grace period, then exit 0.
+        quick = request(Kind.VIDEO, width=64, height=64, num_frames=8, num_inference_steps=8)
+        await client_bus.publish(quick)
+        await tap.wait_for(quick.data.job_id, "generation.progress", within=30)
+        second.send_signal(signal.SIGTERM)
+        assert await wait_exit(second, 60) == 0, log_path.read_text()[-3000:]
+    finally:
+        if second.poll() is None:
+            second.kill()
+
+    await asyncio.sleep(0.5)  # anything late would show up now
+    completed = tap.for_job(job_id, "generation.completed")
+    assert len(completed) == 1 and len({e.id for e in completed}) == 1
+    assert done.id == derived_id("generation.completed", job_id)
+    [f] = done.data.files
+    assert mp4_frame_count(settings.storage_local_dir / f.key) == 16
+    assert (settings.storage_local_dir / f.poster_key).stat().st_size > 0
+    assert not list(
+        (settings.storage_local_dir / "video" / str(job_id)).glob(".*")
+    )  # no temp files
+    # the job in hand at SIGTERM completed, and nothing is left in the queue
+    assert len(tap.for_job(quick.data.job_id, "generation.completed")) == 1
+    assert await queue_depth(settings.amqp_url, GENERATOR_REQUESTS.name) == 0
+    assert "generator stopped" in log_path.read_text()
+
+
+async def test_grace_period_over_leaves_the_job_unacknowledged_for_redelivery(
+    settings_for, tap, client_bus
+):
+    settings = settings_for(shutdown_grace_s=0.2)
+    env = request(Kind.VIDEO, width=64, height=64, num_frames=8, num_inference_steps=12)
+    job_id = env.data.job_id
+    async with running_worker(settings):
+        await client_bus.publish(env)
+        await tap.wait_for(job_id, "generation.progress", within=30)
+        while not [e for e in tap.for_job(job_id, "generation.progress") if e.data.progress > 0]:  # noqa: ASYNC110, E501
+            await asyncio.sleep(0.05)
+    # stopped: the job was abandoned, not completed, not failed, and is back in the queue
+    await asyncio.sleep(0.3)
+    assert not tap.for_job(job_id, "generation.completed")
+    assert not tap.for_job(job_id, "generation.failed")
+    assert await queue_depth(settings.amqp_url, GENERATOR_REQUESTS.name) == 1
+
+    async with running_worker(settings.model_copy(update={"shutdown_grace_s": 30.0})):
+        [done] = await tap.wait_for(job_id, "generation.completed", within=60)
+    assert done.data.files[0].frame_count == 8
+    assert uuid.UUID(str(done.id)) == derived_id("generation.completed", job_id)
