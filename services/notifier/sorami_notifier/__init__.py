@@ -1,0 +1,1 @@
+"""Sorami notifier: generation outcomes in, user notifications (and notification.created) out."""

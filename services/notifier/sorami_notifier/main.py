@@ -1,0 +1,63 @@
+"""``sorami-notifier run`` (consume until SIGTERM, exit 0) and ``sorami-notifier migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from sorami_shared.logging import configure_logging, get_logger
+
+from .settings import NotifierSettings
+
+log = get_logger(__name__)
+
+
+async def _run(settings: NotifierSettings) -> None:
+    from .service import NotifierService
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    service = NotifierService(settings)
+    starting = asyncio.create_task(service.start())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if starting.done():
+        starting.result()  # raise a start-up failure
+        await stopping
+    else:
+        starting.cancel()
+        log.info("stopped before start-up finished")
+    log.info("shutting down")
+    await service.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="sorami-notifier", description="Sorami's notifier service."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="consume generation outcomes until SIGTERM")
+    sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
+    args = parser.parse_args(argv)
+
+    settings = NotifierSettings()
+    configure_logging("notifier", fmt=settings.effective_log_format, level=settings.log_level)
+    if args.command == "migrate":
+        from .migrate import upgrade
+
+        upgrade(settings.database_url)
+        log.info("migrations applied")
+        return 0
+    try:
+        asyncio.run(_run(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The notifier process: connect, consume until told to stop, drain, close."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sorami_shared.logging import get_logger
+from sorami_shared.messaging import EventBus
+from sorami_shared.topology import NOTIFIER_OUTCOMES
+
+from .handler import SOURCE, OutcomeHandler
+from .settings import NotifierSettings
+from .store import check_database, make_engine
+
+log = get_logger(__name__)
+
+
+class NotifierService:
+    def __init__(self, settings: NotifierSettings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.bus = EventBus(settings.amqp_url, source=SOURCE)
+
+    async def start(self, *, retry_for: float | None = float("inf")) -> None:
+        await self._wait_for_database(retry_for)
+        await self.bus.connect(retry_for=retry_for)
+        await self.bus.consume(
+            NOTIFIER_OUTCOMES,
+            OutcomeHandler(self.engine, self.bus),
+            prefetch=self.settings.prefetch,
+        )
+        log.info("notifier consuming", queue=NOTIFIER_OUTCOMES.name)
+
+    async def stop(self) -> None:
+        await self.bus.stop_consuming()
+        if not await self.bus.drain(self.settings.shutdown_grace_s):
+            log.warning("handlers still running at shutdown; their messages will be redelivered")
+        await self.bus.close()
+        await self.engine.dispose()
+        log.info("notifier stopped")
+
+    async def _wait_for_database(self, retry_for: float | None) -> None:
+        delay, waited = 0.5, 0.0
+        while True:
+            try:
+                await check_database(self.engine)
+                return
+            except Exception as exc:  # noqa: BLE001 - any connect error: retry
+                if retry_for is None or waited >= retry_for:
+                    raise
+                log.warning("database unreachable, retrying", error=str(exc), in_s=delay)
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 5.0)

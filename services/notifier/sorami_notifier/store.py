@@ -1,0 +1,66 @@
+"""Persistence: insert a notification once per (job, outcome), whatever the redeliveries."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from .content import NotificationDraft
+from .tables import notifications
+
+
+@dataclass(frozen=True)
+class StoredNotification:
+    id: uuid.UUID
+    created_at: datetime
+    inserted: bool  # False: it already existed (a redelivery or a duplicate event)
+
+
+def make_engine(database_url: str) -> AsyncEngine:
+    return create_async_engine(database_url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+
+
+async def save_notification(engine: AsyncEngine, draft: NotificationDraft) -> StoredNotification:
+    """Insert ``draft`` unless a notification for its (job, outcome) exists; one transaction.
+
+    Returns the stored row's id and creation time either way, so a redelivery republishes the
+    very same ``notification.created``.
+    """
+    stmt = (
+        insert(notifications)
+        .values(
+            id=draft.id,
+            user_id=draft.user_id,
+            job_id=draft.job_id,
+            kind=draft.kind.value,
+            outcome=draft.outcome.value,
+            title=draft.title,
+            message=draft.message,
+            data=draft.data,
+        )
+        .on_conflict_do_nothing()
+        .returning(notifications.c.id, notifications.c.created_at)
+    )
+    async with engine.begin() as conn:
+        row = (await conn.execute(stmt)).first()
+        if row is not None:
+            return StoredNotification(id=row.id, created_at=row.created_at, inserted=True)
+        existing = (
+            await conn.execute(
+                sa.select(notifications.c.id, notifications.c.created_at).where(
+                    notifications.c.job_id == draft.job_id,
+                    notifications.c.outcome == draft.outcome.value,
+                )
+            )
+        ).one()
+        return StoredNotification(id=existing.id, created_at=existing.created_at, inserted=False)
+
+
+async def check_database(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("SELECT 1"))
