@@ -31,12 +31,13 @@ up: install services
 	@$(BIN)/python scripts/sorami_up.py
 
 down:
-	@$(BIN)/python scripts/sorami_down.py 2>/dev/null || python3 scripts/sorami_down.py
+	@if [ -x $(BIN)/python ]; then $(BIN)/python scripts/sorami_down.py; else python3 scripts/sorami_down.py; fi
 
 ps:
 	@$(BIN)/python scripts/supervisor.py --status
 
 logs:
+	@ls $(RUN_DIR)/logs/*.log >/dev/null 2>&1 || { echo "no logs in $(RUN_DIR)/logs yet: start Sorami with make up"; exit 1; }
 	@tail -n 50 -F $(RUN_DIR)/logs/*.log
 
 demo: install

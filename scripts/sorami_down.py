@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""``make down``: stop the supervisor and every process it started; verify none is left.
+
+Stdlib only (works even when .venv is gone). Order: SIGTERM the supervisor (it SIGTERMs its
+children, waits, SIGKILLs stragglers); if it does not exit in time, SIGKILL its whole process
+group; then check every pid it recorded in .run/state.json and every member of its process
+group, and kill what is still alive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import supervisor  # noqa: E402  (scripts/supervisor.py)
+
+ROOT = supervisor.ROOT
+
+
+def say(message: str) -> None:
+    print(f"[down] {message}", flush=True)
+
+
+def wait_gone(pids: list[int], timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    alive = [p for p in pids if supervisor.pid_alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in alive if supervisor.pid_alive(p)]
+    return alive
+
+
+def group_members(pgid: int) -> list[int]:
+    """Processes in process group ``pgid`` (the supervisor is a session/group leader)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        # fields[0] = state, fields[2] = pgrp
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def ours(pid: int) -> bool:
+    """Is ``pid`` a process of this checkout (a .venv/bin command or our supervisor)?"""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return str(ROOT).encode() in cmdline or b"sorami" in cmdline
+
+
+def kill(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run-dir", type=Path, default=ROOT / ".run")
+    parser.add_argument("--timeout", type=float, default=40.0)
+    args = parser.parse_args(argv)
+    run_dir = args.run_dir.resolve()
+
+    state = supervisor.read_state(run_dir)
+    recorded = [p["pid"] for p in state.get("processes", []) if p.get("pid")]
+    sup_pid = supervisor.supervisor_running(run_dir) or state.get("supervisor_pid")
+
+    if sup_pid and supervisor.pid_alive(sup_pid) and ours(sup_pid):
+        say(f"stopping the supervisor (pid {sup_pid}) and its processes")
+        kill([sup_pid], signal.SIGTERM)
+        if wait_gone([sup_pid], args.timeout):
+            say(f"the supervisor did not stop in {args.timeout:.0f}s; SIGKILL its process group")
+            try:
+                os.killpg(sup_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            wait_gone([sup_pid], 5)
+    else:
+        say("the supervisor is not running")
+
+    # Anything left: recorded children, or members of the supervisor's process group.
+    leftovers = {p for p in recorded if supervisor.pid_alive(p) and ours(p)}
+    if sup_pid:
+        leftovers |= {p for p in group_members(sup_pid) if ours(p)}
+    leftovers.discard(os.getpid())
+    if leftovers:
+        say(f"terminating leftover processes: {sorted(leftovers)}")
+        kill(sorted(leftovers), signal.SIGTERM)
+        still = wait_gone(sorted(leftovers), 10)
+        if still:
+            kill(still, signal.SIGKILL)
+            still = wait_gone(still, 5)
+        if still:
+            say(f"could not stop: {still}")
+            return 1
+
+    (run_dir / "supervisor.pid").unlink(missing_ok=True)
+    remaining = [p for p in recorded if supervisor.pid_alive(p)]
+    if sup_pid:
+        remaining += [p for p in group_members(sup_pid) if ours(p)]
+    if remaining:
+        say(f"still running: {sorted(set(remaining))}")
+        return 1
+    say("stopped; no Sorami process is left")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
