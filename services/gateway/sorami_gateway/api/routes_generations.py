@@ -1,0 +1,142 @@
+"""``/api/{kind}/...``: one code path for images and videos, ``kind`` being a path enum."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from ..cursor import Cursor, InvalidCursor
+from ..schemas import (
+    GenerateAccepted,
+    GenerationPage,
+    GenerationResultPublic,
+    GenerationStatusPublic,
+    KindPath,
+)
+from ..services import generations
+from .deps import Context, CorrelationId, CurrentUser, SessionDep
+from .errors import UNAUTHENTICATED, body_validation_error
+
+router = APIRouter(prefix="/api", tags=["generations"], responses=UNAUTHENTICATED)
+
+NOT_FOUND = {404: {"description": "No such generation for this user and kind"}}
+
+
+def _generate_openapi() -> dict[str, Any]:
+    # The body's schema depends on {kind}; documented here as a oneOf of both, filled in by
+    # create_app once the request models are built from the settings.
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {}}}}}
+
+
+@router.post(
+    "/{kind}/generate",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=GenerateAccepted,
+    openapi_extra=_generate_openapi(),
+    responses={
+        413: {"description": "Body too large"},
+        422: {"description": "Invalid parameters; `detail[].loc` names the field"},
+    },
+)
+async def generate(
+    kind: KindPath,
+    request: Request,
+    user_id: CurrentUser,
+    session: SessionDep,
+    context: Context,
+    correlation_id: CorrelationId,
+) -> GenerateAccepted:
+    """Accept a generation: one transaction stores it and its `generation.requested` event
+    (outbox); the relay publishes it. No broker call here."""
+    model = context.request_models[kind.kind]
+    body = await read_body(request, context.settings.max_request_body_bytes)
+    try:
+        parsed = model.model_validate_json(body or b"null")
+    except ValidationError as exc:
+        raise body_validation_error(exc) from None
+    job_id = await generations.create_generation(
+        session,
+        user_id=user_id,
+        kind=kind.kind,
+        request=parsed,
+        correlation_id=correlation_id,
+    )
+    await session.commit()
+    return GenerateAccepted(job_id=job_id)
+
+
+@router.get("/{kind}/user", response_model=GenerationPage)
+async def history(
+    kind: KindPath,
+    user_id: CurrentUser,
+    session: SessionDep,
+    context: Context,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> GenerationPage:
+    """The caller's generations of this kind, newest first."""
+    try:
+        decoded = Cursor.decode(cursor) if cursor else None
+    except InvalidCursor:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", "cursor"),
+                    "msg": "malformed cursor",
+                    "input": cursor,
+                }
+            ]
+        ) from None
+    return await generations.history_page(
+        session,
+        user_id=user_id,
+        kind=kind.kind,
+        cursor=decoded,
+        limit=limit,
+        urls=context.media_urls,
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 beyond ``limit`` bytes (before buffering it all)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "request body too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "request body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _owned(session: SessionDep, user_id: str, kind: KindPath, job_id: uuid.UUID) -> Any:
+    generation = await generations.get_generation(
+        session, user_id=user_id, kind=kind.kind, job_id=job_id
+    )
+    if generation is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "generation not found")
+    return generation
+
+
+@router.get("/{kind}/{job_id}/status", response_model=GenerationStatusPublic, responses=NOT_FOUND)
+async def generation_status(
+    kind: KindPath, job_id: uuid.UUID, user_id: CurrentUser, session: SessionDep
+) -> GenerationStatusPublic:
+    return generations.status_of(await _owned(session, user_id, kind, job_id))
+
+
+@router.get("/{kind}/{job_id}/result", response_model=GenerationResultPublic, responses=NOT_FOUND)
+async def generation_result(
+    kind: KindPath, job_id: uuid.UUID, user_id: CurrentUser, session: SessionDep, context: Context
+) -> GenerationResultPublic:
+    generation = await _owned(session, user_id, kind, job_id)
+    files = await generations.files_of(session, [generation.id])
+    return await generations.result_of(generation, files.get(generation.id, []), context.media_urls)

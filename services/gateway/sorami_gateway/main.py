@@ -1,0 +1,131 @@
+"""``sorami-gateway api|relay|projector|migrate``. Long-running processes stop cleanly on
+SIGTERM/SIGINT and exit 0."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+from sorami_shared.logging import configure_logging, get_logger
+from sorami_shared.messaging import EventBus
+from sorami_shared.topology import GATEWAY_PROJECTION
+
+from .settings import GatewaySettings
+
+log = get_logger("sorami_gateway")
+
+SOURCE = "sorami/gateway"
+
+
+def _run_until_signalled(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await body(stop)
+
+    asyncio.run(runner())
+
+
+def run_api(settings: GatewaySettings, host: str, port: int) -> None:
+    import uvicorn
+
+    from .api.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings), host=host, port=port, log_config=None, access_log=False
+    )
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal against the
+    # handlers that were installed before it ran: make those no-ops so that a requested stop
+    # ends with exit status 0 (access logs are our middleware's).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    uvicorn.Server(config).run()
+
+
+async def run_relay(settings: GatewaySettings, stop: asyncio.Event) -> None:
+    from .db import create_engine, create_session_factory
+    from .relay import OutboxRelay
+
+    engine = create_engine(settings, pool_size=2, max_overflow=2)
+    bus = EventBus(settings.amqp_url, source=SOURCE)
+    try:
+        await OutboxRelay(settings, create_session_factory(engine), bus, stop=stop).run()
+    finally:
+        await bus.close()
+        await engine.dispose()
+
+
+async def run_projector(settings: GatewaySettings, stop: asyncio.Event) -> None:
+    from .db import create_engine, create_session_factory
+    from .projector import Projector
+
+    engine = create_engine(settings, pool_size=5, max_overflow=5)
+    bus = EventBus(settings.amqp_url, source=SOURCE)
+    try:
+        connect = asyncio.create_task(bus.connect(retry_for=float("inf")))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({connect, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not connect.done():
+            connect.cancel()
+            return
+        stopping.cancel()
+        connect.result()
+        await bus.consume(
+            GATEWAY_PROJECTION,
+            Projector(
+                create_session_factory(engine), db_outage_s=settings.projector_db_outage_s
+            ).handle,
+        )
+        log.info("projector running", queue=GATEWAY_PROJECTION.name)
+        await stop.wait()
+        log.info("projector stopping")
+        await bus.stop_consuming()
+        await bus.drain(timeout=10)
+    finally:
+        await bus.close()
+        await engine.dispose()
+
+
+def run_migrate(settings: GatewaySettings) -> None:
+    import logging
+
+    from .migrate import upgrade
+
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    upgrade(settings.database_url)
+    log.info("migrations applied")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sorami-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    api = commands.add_parser("api", help="serve the REST API")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    commands.add_parser("relay", help="publish the outbox")
+    commands.add_parser("projector", help="project generator/notifier events")
+    commands.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
+    args = parser.parse_args(argv)
+
+    settings = GatewaySettings()
+    configure_logging(
+        f"gateway-{args.command}", fmt=settings.effective_log_format, level=settings.log_level
+    )
+    if args.command == "api":
+        run_api(settings, args.host, args.port)
+    elif args.command == "relay":
+        _run_until_signalled(lambda stop: run_relay(settings, stop))
+    elif args.command == "projector":
+        _run_until_signalled(lambda stop: run_projector(settings, stop))
+    elif args.command == "migrate":
+        run_migrate(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

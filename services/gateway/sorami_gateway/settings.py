@@ -1,0 +1,166 @@
+"""Gateway settings (env prefix ``SORAMI_GATEWAY_``).
+
+The request limits live here so that operators can tune them without a release; the request
+models of :mod:`sorami_gateway.generation_requests` are built from them.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+from sorami_shared.events import Kind
+from sorami_shared.settings import Environment, ServiceSettings
+from sorami_shared.storage.settings import StorageSettings
+
+# Used only when environment=development and no secret is configured; refused elsewhere.
+DEVELOPMENT_JWT_SECRET = "sorami-development-secret-do-not-use-in-production"
+DEVELOPMENT_MEDIA_SECRET = "sorami-development-media-secret-do-not-use-in-production"
+
+
+class KindLimits(BaseModel):
+    """Bounds and defaults for one kind of generation (each field overridable alone, e.g.
+    ``SORAMI_GATEWAY_IMAGE_LIMITS__MAX_NUM_IMAGES=2``)."""
+
+    default_width: int = 512
+    default_height: int = 512
+    min_size: int = 64
+    max_size: int = 1024
+    size_multiple: int = 8
+    default_steps: int = 25
+    min_steps: int = 1
+    max_steps: int = 100
+    default_guidance_scale: float = 7.5
+    min_guidance_scale: float = 0.0
+    max_guidance_scale: float = 30.0
+    # images
+    default_num_images: int = 1
+    max_num_images: int = 4
+    # videos
+    default_num_frames: int = 16
+    max_num_frames: int = 64
+    default_fps: int = 8
+    max_fps: int = 60
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        checks = {
+            "size": self.min_size <= min(self.default_width, self.default_height)
+            and max(self.default_width, self.default_height) <= self.max_size
+            and self.default_width % self.size_multiple == 0
+            and self.default_height % self.size_multiple == 0,
+            "steps": self.min_steps <= self.default_steps <= self.max_steps,
+            "guidance_scale": self.min_guidance_scale
+            <= self.default_guidance_scale
+            <= self.max_guidance_scale,
+            "num_images": 1 <= self.default_num_images <= self.max_num_images,
+            "num_frames": 1 <= self.default_num_frames <= self.max_num_frames,
+            "fps": 1 <= self.default_fps <= self.max_fps,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"inconsistent limits (default outside bounds): {', '.join(bad)}")
+        return self
+
+
+class ImageLimits(KindLimits):
+    pass
+
+
+class VideoLimits(KindLimits):
+    default_width: int = 512
+    default_height: int = 320
+    default_guidance_scale: float = 5.0
+
+
+class GatewaySettings(ServiceSettings, StorageSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SORAMI_GATEWAY_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/sorami_gateway"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+
+    # --- auth ---
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 secret; the built-in one is for development only"
+    )
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_s: int = 30
+    jwks_cache_s: int = 300
+    jwks_min_refresh_interval_s: float = 10.0
+    development_token_ttl_s: int = 7 * 24 * 3600
+
+    # --- requests ---
+    image_models: list[str] = ["tiny-image"]
+    video_models: list[str] = ["tiny-video"]
+    prompt_max_chars: int = 2000
+    max_request_body_bytes: int = 64 * 1024
+    image_limits: ImageLimits = Field(default_factory=ImageLimits)
+    video_limits: VideoLimits = Field(default_factory=VideoLimits)
+
+    # --- media ---
+    media_signing_secret: SecretStr | None = None
+    media_url_ttl_s: int = 3600
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # --- outbox relay ---
+    relay_poll_interval_s: float = 1.0
+    relay_batch_size: int = 100
+    relay_publish_timeout_s: float = 5.0
+    relay_max_backoff_s: float = 10.0
+
+    # --- projector ---
+    projector_db_outage_s: float = 300.0
+
+    # --- readiness ---
+    readiness_broker_cache_s: float = 5.0
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets(self) -> Self:
+        if self.environment != Environment.DEVELOPMENT:
+            jwt = self.jwt_secret.get_secret_value() if self.jwt_secret else None
+            if jwt == DEVELOPMENT_JWT_SECRET:
+                raise ValueError("the development JWT secret is refused outside development")
+            if jwt is None and not self.jwks_url:
+                raise ValueError(
+                    "outside development, set SORAMI_GATEWAY_JWKS_URL or "
+                    "SORAMI_GATEWAY_JWT_SECRET (the built-in development secret is refused)"
+                )
+            media = (
+                self.media_signing_secret.get_secret_value() if self.media_signing_secret else None
+            )
+            if media is None or media == DEVELOPMENT_MEDIA_SECRET:
+                raise ValueError(
+                    "outside development, set SORAMI_GATEWAY_MEDIA_SIGNING_SECRET "
+                    "(the built-in development secret is refused)"
+                )
+        for kind in Kind:
+            if not self.models_for(kind):
+                raise ValueError(f"no {kind.value} model configured")
+        return self
+
+    @property
+    def hs256_secret(self) -> str | None:
+        """The HS256 secret in force (None: HS256 disabled)."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        if self.environment == Environment.DEVELOPMENT:
+            return DEVELOPMENT_JWT_SECRET
+        return None
+
+    @property
+    def media_secret(self) -> bytes:
+        if self.media_signing_secret is not None:
+            return self.media_signing_secret.get_secret_value().encode()
+        return DEVELOPMENT_MEDIA_SECRET.encode()
+
+    def models_for(self, kind: Kind) -> list[str]:
+        return self.image_models if kind == Kind.IMAGE else self.video_models
+
+    def limits_for(self, kind: Kind) -> KindLimits:
+        return self.image_limits if kind == Kind.IMAGE else self.video_limits

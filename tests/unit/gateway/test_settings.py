@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+from sorami_gateway.auth import DevelopmentTokensRefused, issue_development_token
+from sorami_gateway.settings import (
+    DEVELOPMENT_JWT_SECRET,
+    DEVELOPMENT_MEDIA_SECRET,
+    GatewaySettings,
+)
+
+
+def test_development_uses_builtin_secrets():
+    settings = GatewaySettings(environment="development")
+    assert settings.hs256_secret == DEVELOPMENT_JWT_SECRET
+    assert settings.media_secret == DEVELOPMENT_MEDIA_SECRET.encode()
+    assert issue_development_token("alice", settings)
+
+
+@pytest.mark.parametrize("environment", ["test", "production"])
+def test_builtin_secrets_refused_elsewhere(environment):
+    with pytest.raises(ValueError):
+        GatewaySettings(
+            environment=environment,
+            jwt_secret=DEVELOPMENT_JWT_SECRET,
+            media_signing_secret="m" * 40,
+        )
+    with pytest.raises(ValueError):
+        GatewaySettings(environment=environment, jwt_secret="j" * 40)  # no media secret
+    with pytest.raises(ValueError):
+        GatewaySettings(
+            environment=environment,
+            jwt_secret="j" * 40,
+            media_signing_secret=DEVELOPMENT_MEDIA_SECRET,
+        )
+    settings = GatewaySettings(
+        environment=environment,
+        jwks_url="https://idp/.well-known/jwks.json",
+        media_signing_secret="m" * 40,
+    )
+    assert settings.hs256_secret is None
+    with pytest.raises(DevelopmentTokensRefused):
+        issue_development_token("alice", settings)
+
+
+def test_env_prefix(monkeypatch):
+    monkeypatch.setenv("SORAMI_GATEWAY_IMAGE_MODELS", '["a", "b"]')
+    monkeypatch.setenv("SORAMI_GATEWAY_IMAGE_LIMITS__MAX_NUM_IMAGES", "2")
+    monkeypatch.setenv("SORAMI_GATEWAY_ENVIRONMENT", "development")
+    settings = GatewaySettings()
+    assert settings.image_models == ["a", "b"]
+    assert settings.image_limits.max_num_images == 2
+    assert settings.image_limits.default_width == 512
