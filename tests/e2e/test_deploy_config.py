@@ -1,0 +1,90 @@
+"""deploy/ cannot run here (no Docker engine), so check that it stays consistent with the code:
+the compose file parses, every SORAMI_* variable it or deploy/local.env sets is a real setting
+of that service, and every command it runs is a real subcommand."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from sorami_gateway.settings import GatewaySettings
+from sorami_generator.settings import GeneratorSettings
+from sorami_notifier.settings import NotifierSettings
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+SETTINGS = {
+    "SORAMI_GATEWAY_": GatewaySettings,
+    "SORAMI_GENERATOR_": GeneratorSettings,
+    "SORAMI_NOTIFIER_": NotifierSettings,
+}
+COMMANDS = {
+    "gateway": {"api", "relay", "projector", "migrate"},
+    "generator": {"run", "build-tiny"},
+    "notifier": {"run", "migrate"},
+}
+
+
+def _check_names(names: set[str], where: str) -> None:
+    for name in names:
+        prefix = next((p for p in SETTINGS if name.startswith(p)), None)
+        assert prefix, f"{where}: {name} has no service prefix"
+        field = name[len(prefix) :].lower()
+        assert field in SETTINGS[prefix].model_fields, f"{where}: {name} is not a setting"
+
+
+def test_local_env_names_are_settings() -> None:
+    names = {
+        line.split("=", 1)[0].strip()
+        for line in (DEPLOY / "local.env").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    }
+    _check_names(names, "deploy/local.env")
+
+
+def test_compose_is_consistent_with_the_code() -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {
+        "postgres",
+        "rabbitmq",
+        "seaweedfs",
+        "migrate",
+        "api",
+        "relay",
+        "projector",
+        "notifier",
+        "generator",
+    } <= set(services)
+    for name, svc in services.items():
+        env = svc.get("environment") or {}
+        _check_names({k for k in env if k.startswith("SORAMI_")}, f"compose {name}")
+        build = svc.get("build")
+        if not build:
+            continue
+        dockerfile = ROOT / build["dockerfile"]
+        assert dockerfile.exists(), dockerfile
+        entry = re.search(r'ENTRYPOINT \["sorami-(\w+)"\]', dockerfile.read_text())
+        assert entry, f"{dockerfile}: no sorami entrypoint"
+        service = entry.group(1)
+        assert svc["command"][0] in COMMANDS[service], (name, svc["command"])
+        # the image's env prefix matches the service it runs
+        assert all(k.startswith(f"SORAMI_{service.upper()}_") for k in env), name
+    gpu = services["generator"]["deploy"]["resources"]["reservations"]["devices"][0]
+    assert gpu["capabilities"] == ["gpu"]
+    assert "nvidia/cuda" in (ROOT / "deploy/docker/generator.Dockerfile").read_text()
+    weed = services["seaweedfs"]["command"]
+    assert "server" in weed and "-s3" in weed
+
+
+def test_example_models_file_loads() -> None:
+    from sorami_generator.settings import load_models_file
+
+    models = load_models_file(DEPLOY / "models.example.yaml")
+    assert {m.kind.value for m in models.values()} == {"image", "video"}
+    settings = GeneratorSettings(models_file=DEPLOY / "models.example.yaml")
+    assert {"tiny-image", "tiny-video", "sd-turbo"} <= set(settings.registry)
