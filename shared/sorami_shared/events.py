@@ -38,6 +38,7 @@ class FailureCode(StrEnum):
     OUT_OF_MEMORY = "out_of_memory"
     STORAGE_UNAVAILABLE = "storage_unavailable"
     TOO_MANY_ATTEMPTS = "too_many_attempts"
+    TIMED_OUT = "timed_out"
     INTERNAL = "internal"
 
 
@@ -124,6 +125,31 @@ class GenerationFailed(_Data):
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
+class GenerationCancelRequested(_Data):
+    """The user cancelled the job (published by the gateway, heard by EVERY generator replica:
+    a running job stops at its next denoising step; a queued one is skipped when picked up)."""
+
+    event_type: ClassVar[str] = "generation.cancel_requested"
+
+    job_id: uuid.UUID
+    user_id: str
+    kind: Kind
+
+
+class GenerationCancelled(_Data):
+    """A generator stopped (or skipped) a cancelled job; it wrote no files, or removed them
+    (``files_left``: it could not, and the gateway must schedule their deletion)."""
+
+    event_type: ClassVar[str] = "generation.cancelled"
+
+    job_id: uuid.UUID
+    user_id: str
+    kind: Kind
+    stopped_after_step: Annotated[int, Field(ge=0)] = 0
+    total_steps: int | None = None
+    files_left: bool = False
+
+
 class NotificationCreated(_Data):
     event_type: ClassVar[str] = "notification.created"
 
@@ -145,6 +171,8 @@ EVENT_MODELS: dict[tuple[str, int], type[_Data]] = {
         GenerationProgress,
         GenerationCompleted,
         GenerationFailed,
+        GenerationCancelRequested,
+        GenerationCancelled,
         NotificationCreated,
     )
 }

@@ -5,6 +5,7 @@ service writes while handling a job carries it."""
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,12 +17,66 @@ import structlog
 _REDACTED_KEYS = frozenset(
     {"authorization", "token", "password", "secret", "signature", "sig", "access_key", "secret_key"}
 )
+# ... nor keys ending like these (``jwt_secret``, ``s3_secret_access_key``, ``api_key``...).
+_REDACTED_SUFFIXES = (
+    "password",
+    "secret",
+    "_token",
+    "signature",
+    "access_key",
+    "secret_key",
+    "api_key",
+    "authorization",
+    "credentials",
+)
+# Secrets inside free text (an error message, a URL, a traceback): replaced where they appear.
+_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # an Authorization value (``Basic`` as the header spells it, so prose is left alone)
+    (re.compile(r"\b([Bb]earer|BEARER|Basic)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 [redacted]"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
+    (
+        re.compile(
+            r"(?i)\b([\w-]*token|signature|sig|x-amz-signature|x-amz-credential|api_key"
+            r"|password|secret)=[^&\s\"'<>]+"
+        ),
+        r"\1=[redacted]",
+    ),
+    # user:password@ in a URL (database and broker URLs)
+    (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s\"']+):[^@/\s\"']+@"), r"\1:[redacted]@"),
+)
+
+
+def scrub(text: str) -> str:
+    """``text`` with bearer tokens, JWTs, signed-URL signatures and URL passwords replaced."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _sensitive_key(key: str) -> bool:
+    lowered = key.lower()
+    return lowered in _REDACTED_KEYS or lowered.endswith(_REDACTED_SUFFIXES)
+
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {
+            k: "[redacted]" if isinstance(k, str) and _sensitive_key(k) else _scrub_value(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub_value(v) for v in value]
+    return value
 
 
 def _redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     for key in list(event_dict):
-        if key.lower() in _REDACTED_KEYS:
+        if _sensitive_key(key):
             event_dict[key] = "[redacted]"
+        elif key not in ("exc_info", "_record", "_from_structlog"):
+            event_dict[key] = _scrub_value(event_dict[key])
     return event_dict
 
 
@@ -50,6 +105,7 @@ def configure_logging(service: str, *, fmt: str = "json", level: str = "INFO") -
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _redact,  # again: the formatted traceback may quote a secret
             renderer,
         ],
     )
@@ -58,7 +114,8 @@ def configure_logging(service: str, *, fmt: str = "json", level: str = "INFO") -
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiormq", "aio_pika"):
+    # aiormq/aio_pika are noisy; botocore at DEBUG logs canonical requests and signatures.
+    for noisy in ("aiormq", "aio_pika", "botocore", "aiobotocore", "boto3", "s3transfer"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)

@@ -7,6 +7,14 @@ Consuming: a message is acknowledged only after its handler returned, i.e. after
 committed its effect. What cannot be parsed is ``reject``-ed (dead-lettered at once). A handler
 raising :class:`Reject` dead-letters the message; any other exception requeues it after a short
 backoff, and the quorum queue's delivery limit bounds how often that can happen.
+
+Infrastructure outages are not the message's fault: a handler failing with a transient
+infrastructure error (:func:`is_transient`: a dropped or refused connection to the database or
+the broker, a pool or publish timeout) is re-run IN PLACE with backoff, without returning the
+message to the queue, for up to ``outage_window_s`` (default 300 s). A requeue would count
+against the delivery limit, so an outage of a few seconds would otherwise dead-letter valid
+events. In-place retrying stops as soon as the channel that delivered the message is gone (the
+broker has requeued it by then) and once the window is spent (then the normal requeue applies).
 """
 
 from __future__ import annotations
@@ -81,6 +89,51 @@ def to_message(envelope: Envelope[Any]) -> aio_pika.Message:
     )
 
 
+def _transient_error_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [
+        # Not all of OSError: a missing file is a logic error that must count its attempts.
+        ConnectionError,  # refused, reset, aborted, broken pipe
+        TimeoutError,  # asyncio.TimeoutError is an alias on 3.11
+        PublishFailed,
+        aiormq.exceptions.AMQPConnectionError,
+        aiormq.exceptions.ChannelInvalidStateError,
+    ]
+    try:  # services with a database (gateway, notifier); the generator has none
+        import sqlalchemy.exc as sa_exc
+
+        types += [sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError]
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import asyncpg
+
+        types += [asyncpg.PostgresConnectionError, asyncpg.InterfaceError]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = _transient_error_types()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An infrastructure failure (connection lost or refused, timeout) rather than a handler
+    logic error; looks through ``raise ... from`` chains."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, Reject):
+            return False
+        if isinstance(current, TRANSIENT_ERRORS):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+DEFAULT_OUTAGE_WINDOW_S = 300.0
+
+
 def backoff_seconds(attempt: int, *, base: float = 0.5, cap: float = 10.0) -> float:
     """Exponential backoff before requeueing attempt ``attempt`` (1-based)."""
     return min(cap, base * (2 ** max(0, attempt - 1)))
@@ -111,7 +164,7 @@ class EventBus:
             try:
                 self._connection = await aio_pika.connect_robust(self.url, timeout=10)
                 break
-            except (OSError, aiormq.exceptions.AMQPConnectionError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, aiormq.exceptions.AMQPConnectionError) as exc:
                 if retry_for is None or waited >= retry_for:
                     raise
                 log.warning("broker unreachable, retrying", error=str(exc), in_s=delay)
@@ -135,21 +188,59 @@ class EventBus:
             )
         except aiormq.exceptions.DeliveryError as exc:
             raise PublishFailed(f"{envelope.type} {envelope.id} returned: {exc}") from exc
-        except (asyncio.TimeoutError, aiormq.exceptions.AMQPError, RuntimeError) as exc:
+        except (TimeoutError, aiormq.exceptions.AMQPError, RuntimeError) as exc:
             raise PublishFailed(f"{envelope.type} {envelope.id} not confirmed: {exc!r}") from exc
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):
             raise PublishFailed(f"{envelope.type} {envelope.id} nacked by the broker")
 
-    async def consume(self, spec: QueueSpec, handler: Handler, *, prefetch: int = 10) -> Consumer:
+    async def consume(
+        self,
+        spec: QueueSpec,
+        handler: Handler,
+        *,
+        prefetch: int = 10,
+        outage_window_s: float = DEFAULT_OUTAGE_WINDOW_S,
+    ) -> Consumer:
         if self._connection is None:
             raise RuntimeError("connect() first")
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
         queue = await declare_queue(channel, spec)
-        consumer = Consumer(spec, queue, handler)
+        consumer = Consumer(spec, queue, handler, outage_window_s=outage_window_s)
         await consumer.start()
         self._consumers.append(consumer)
         return consumer
+
+    async def subscribe(
+        self,
+        routing_keys: tuple[str, ...],
+        handler: Callable[[Envelope[Any]], Awaitable[None]],
+    ) -> AbstractQueue:
+        """Broadcast: an exclusive, auto-delete, server-named queue of THIS process bound to
+        ``routing_keys``, so every replica hears every message (e.g. cancel signals). The
+        robust connection re-declares it after a reconnect. Messages are signals, not work:
+        auto-acknowledged; an unparseable one or a failing handler is logged, never retried."""
+        if self._connection is None:
+            raise RuntimeError("connect() first")
+        channel = await self._connection.channel()
+        exchange = await declare_topology(channel)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for key in routing_keys:
+            await queue.bind(exchange, routing_key=key)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            try:
+                envelope = parse_event(message.body)
+            except UnparseableEvent as exc:
+                log.error("unparseable broadcast ignored", reason=str(exc), queue=queue.name)
+                return
+            try:
+                await handler(envelope)
+            except Exception:  # noqa: BLE001 - a signal handler must not kill the consumer
+                log.exception("broadcast handler failed", event_type=envelope.type)
+
+        await queue.consume(on_message, no_ack=True)
+        return queue
 
     async def stop_consuming(self) -> None:
         for consumer in self._consumers:
@@ -169,10 +260,18 @@ class EventBus:
 
 
 class Consumer:
-    def __init__(self, spec: QueueSpec, queue: AbstractQueue, handler: Handler) -> None:
+    def __init__(
+        self,
+        spec: QueueSpec,
+        queue: AbstractQueue,
+        handler: Handler,
+        *,
+        outage_window_s: float = DEFAULT_OUTAGE_WINDOW_S,
+    ) -> None:
         self.spec = spec
         self.queue = queue
         self.handler = handler
+        self.outage_window_s = outage_window_s
         self._tag: str | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
 
@@ -197,14 +296,64 @@ class Consumer:
         if task is not None:
             self._in_flight.add(task)
         try:
-            await handle_delivery(message, self.handler, self.spec)
+            await handle_delivery(
+                message, self.handler, self.spec, outage_window_s=self.outage_window_s
+            )
         finally:
             if task is not None:
                 self._in_flight.discard(task)
 
 
+def _channel_open(message: AbstractIncomingMessage) -> bool:
+    try:
+        return not message.channel.is_closed
+    except Exception:  # noqa: BLE001 - aio_pika raises once the channel is gone
+        return False
+
+
+async def _run_riding_out_outages(
+    handler: Handler,
+    envelope: Envelope[Any],
+    delivery: Delivery,
+    message: AbstractIncomingMessage,
+    spec: QueueSpec,
+    outage_window_s: float,
+) -> None:
+    """Run the handler; re-run it in place while it fails with a transient infrastructure
+    error, the delivering channel is still open, and the outage window is not spent."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + outage_window_s
+    retry = 0
+    while True:
+        try:
+            await handler(envelope, delivery)
+            return
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            retry += 1
+            delay = backoff_seconds(retry, base=0.2, cap=5.0)
+            if loop.time() + delay > deadline or not _channel_open(message):
+                raise
+            log.warning(
+                "infrastructure unavailable; retrying in place",
+                queue=spec.name,
+                retry=retry,
+                in_s=delay,
+                error=repr(exc)[:500],
+            )
+            failure = exc
+        await asyncio.sleep(delay)
+        if not _channel_open(message):
+            raise failure
+
+
 async def handle_delivery(
-    message: AbstractIncomingMessage, handler: Handler, spec: QueueSpec
+    message: AbstractIncomingMessage,
+    handler: Handler,
+    spec: QueueSpec,
+    *,
+    outage_window_s: float = DEFAULT_OUTAGE_WINDOW_S,
 ) -> None:
     """The ack policy, in one place."""
     previous = int((message.headers or {}).get("x-delivery-count", 0) or 0)
@@ -233,7 +382,9 @@ async def handle_delivery(
         event_type=envelope.type,
     ):
         try:
-            await handler(envelope, delivery)
+            await _run_riding_out_outages(
+                handler, envelope, delivery, message, spec, outage_window_s
+            )
         except Reject as exc:
             log.error("message dead-lettered by handler", queue=spec.name, reason=str(exc))
             await _settle(message.reject(requeue=False))

@@ -49,9 +49,16 @@ GATEWAY_PROJECTION = QueueSpec(
         "generation.progress",
         "generation.completed",
         "generation.failed",
+        "generation.cancelled",
+        # Bound so that a cancel request is always routable (``mandatory``) even while no
+        # generator runs; the projector acknowledges it without effect.
+        "generation.cancel_requested",
         "notification.created",
     ),
 )
+# Every generator replica binds its own exclusive, auto-delete queue to this key (see
+# ``EventBus.subscribe``): a cancel must reach the replica running the job, whichever it is.
+CANCEL_ROUTING_KEY = "generation.cancel_requested"
 NOTIFIER_OUTCOMES = QueueSpec("notifier.outcomes", ("generation.completed", "generation.failed"))
 
 ALL_QUEUES: tuple[QueueSpec, ...] = (GENERATOR_REQUESTS, GATEWAY_PROJECTION, NOTIFIER_OUTCOMES)

@@ -2,7 +2,6 @@ import json
 import logging
 
 import structlog
-
 from sorami_shared.logging import configure_logging, get_logger, job_context
 from sorami_shared.messaging import Delivery, backoff_seconds
 from sorami_shared.settings import Environment, ServiceSettings

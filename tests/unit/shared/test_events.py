@@ -2,7 +2,6 @@ import json
 import uuid
 
 import pytest
-
 from sorami_shared.events import (
     EVENT_MODELS,
     FileInfo,
@@ -63,6 +62,8 @@ def test_every_event_type_is_registered_once_at_version_one():
     types = sorted(t for t, _ in EVENT_MODELS)
     assert types == sorted(
         [
+            "generation.cancel_requested",
+            "generation.cancelled",
             "generation.completed",
             "generation.failed",
             "generation.progress",
@@ -78,7 +79,10 @@ def test_every_event_type_is_registered_once_at_version_one():
         (lambda b: b"\x00garbage", "not a valid envelope"),
         (lambda b: b"{}", "not a valid envelope"),
         (lambda b: b.replace(b'"dataversion":1', b'"dataversion":2'), "version 2 is not supported"),
-        (lambda b: b.replace(b"generation.requested", b"generation.exploded"), "unknown event type"),
+        (
+            lambda b: b.replace(b"generation.requested", b"generation.exploded"),
+            "unknown event type",
+        ),
         (lambda b: b.replace(b'"prompt":"a cat",', b""), "invalid generation.requested data"),
         (lambda b: b.replace(b'"kind":"video"', b'"kind":"audio"'), "invalid generation.requested"),
         (lambda b: b.replace(b'"specversion":"1.0"', b'"specversion":"0.3"'), "not a valid"),
@@ -108,7 +112,11 @@ def test_completed_needs_at_least_one_file():
         kind=Kind.IMAGE,
         model="m",
         seed=1,
-        files=[FileInfo(index=0, key="image/x/0.png", mime_type="image/png", bytes=3, width=8, height=8)],
+        files=[
+            FileInfo(
+                index=0, key="image/x/0.png", mime_type="image/png", bytes=3, width=8, height=8
+            )
+        ],
     )
     assert ok.files[0].key == "image/x/0.png"
 
@@ -117,7 +125,9 @@ def test_derived_ids_are_stable_and_distinct():
     job = uuid.uuid4()
     assert derived_id("generation.completed", job) == derived_id("generation.completed", job)
     assert derived_id("generation.completed", job) != derived_id("generation.failed", job)
-    assert derived_id("generation.completed", job) != derived_id("generation.completed", uuid.uuid4())
+    assert derived_id("generation.completed", job) != derived_id(
+        "generation.completed", uuid.uuid4()
+    )
 
 
 def test_kind_plural_is_the_rest_path_segment():
