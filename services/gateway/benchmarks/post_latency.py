@@ -57,6 +57,9 @@ async def run(requests: int, concurrency: int, pg: str, log_level: str) -> int:
         SORAMI_GATEWAY_MEDIA_SIGNING_SECRET=SECRET,
         SORAMI_GATEWAY_LOG_LEVEL=log_level,
         SORAMI_GATEWAY_LOG_FORMAT="json",
+        # one user sends every request: measure the create path, not the per-user limits
+        SORAMI_GATEWAY_RATE_LIMIT_GENERATIONS="0",
+        SORAMI_GATEWAY_MAX_UNFINISHED_JOBS="0",
     )
     server: asyncio.subprocess.Process | None = None
     try:

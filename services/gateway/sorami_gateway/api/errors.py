@@ -14,6 +14,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ..auth import AuthError, AuthUnavailable
+from ..idempotency import IdempotencyKeyReused, IdempotencyRace
+from ..rate_limits import LimitExceeded
 
 log = get_logger(__name__)
 
@@ -29,6 +31,9 @@ def body_validation_error(exc: ValidationError) -> RequestValidationError:
     for error in exc.errors(include_url=False):
         error = dict(error)
         error["loc"] = ("body", *error["loc"])
+        if isinstance(error.get("input"), bytes | bytearray):
+            # an unparseable body comes back as bytes, maybe not UTF-8: never fail to answer
+            error["input"] = bytes(error["input"]).decode("utf-8", "replace")
         if not _json_safe(error.get("ctx")):
             del error["ctx"]
         errors.append(error)
@@ -46,6 +51,27 @@ def install_error_handlers(app: FastAPI) -> None:
             {"detail": "not authenticated"},
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    @app.exception_handler(LimitExceeded)
+    async def _limited(_: Request, exc: LimitExceeded) -> JSONResponse:
+        log.info("generation refused", reason=exc.reason, retry_after_s=exc.retry_after_s)
+        return JSONResponse(
+            {"detail": exc.reason, "retry_after_s": exc.retry_after_s},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
+
+    @app.exception_handler(IdempotencyKeyReused)
+    async def _key_reused(_: Request, exc: IdempotencyKeyReused) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(IdempotencyRace)
+    async def _key_race(_: Request, exc: IdempotencyRace) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "a request with this Idempotency-Key is in progress; retry"},
+            status_code=409,
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(AuthUnavailable)

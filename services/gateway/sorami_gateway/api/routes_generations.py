@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from ..cursor import Cursor, InvalidCursor
+from ..idempotency import IdempotencyKeyHeader
 from ..schemas import (
     GenerateAccepted,
     GenerationPage,
@@ -17,7 +19,7 @@ from ..schemas import (
     GenerationStatusPublic,
     KindPath,
 )
-from ..services import generations
+from ..services import admission, generations
 from .deps import Context, CorrelationId, CurrentUser, SessionDep
 from .errors import UNAUTHENTICATED, body_validation_error
 
@@ -27,7 +29,7 @@ NOT_FOUND = {404: {"description": "No such generation for this user and kind"}}
 
 
 def _generate_openapi() -> dict[str, Any]:
-    # The body's schema depends on {kind}; documented here as a oneOf of both, filled in by
+    # The body's schema depends on {kind}; documented here as an anyOf of both, filled in by
     # create_app once the request models are built from the settings.
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": {}}}}}
 
@@ -38,8 +40,13 @@ def _generate_openapi() -> dict[str, Any]:
     response_model=GenerateAccepted,
     openapi_extra=_generate_openapi(),
     responses={
+        409: {"description": "This Idempotency-Key was already used with a different body"},
         413: {"description": "Body too large"},
         422: {"description": "Invalid parameters; `detail[].loc` names the field"},
+        429: {
+            "description": "Per-user rate limit or unfinished-jobs cap reached; see Retry-After",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
     },
 )
 async def generate(
@@ -49,24 +56,32 @@ async def generate(
     session: SessionDep,
     context: Context,
     correlation_id: CorrelationId,
-) -> GenerateAccepted:
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
     """Accept a generation: one transaction stores it and its `generation.requested` event
-    (outbox); the relay publishes it. No broker call here."""
+    (outbox); the relay publishes it. No broker call here. With an `Idempotency-Key`, a retry
+    of the same request answers the same job."""
     model = context.request_models[kind.kind]
     body = await read_body(request, context.settings.max_request_body_bytes)
     try:
         parsed = model.model_validate_json(body or b"null")
     except ValidationError as exc:
         raise body_validation_error(exc) from None
-    job_id = await generations.create_generation(
+    admitted = await admission.submit_generation(
         session,
+        settings=context.settings,
         user_id=user_id,
         kind=kind.kind,
         request=parsed,
         correlation_id=correlation_id,
+        idempotency_key=idempotency_key,
+        scope=f"POST /api/{kind.value}/generate",
+        answer=lambda job_id: GenerateAccepted(job_id=job_id).model_dump(mode="json"),
     )
-    await session.commit()
-    return GenerateAccepted(job_id=job_id)
+    if not admitted.replayed:
+        await session.commit()
+    headers = {"Idempotent-Replayed": "true"} if admitted.replayed else None
+    return JSONResponse(admitted.body, status_code=admitted.status_code, headers=headers)
 
 
 @router.get("/{kind}/user", response_model=GenerationPage)

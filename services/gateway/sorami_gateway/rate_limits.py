@@ -1,0 +1,119 @@
+"""Per-user abuse limits on creating generations, shared by every gateway replica.
+
+Two limits, both answered 429 with ``Retry-After``:
+
+- a **rate limit**: at most ``rate_limit_generations`` creates in any sliding window of
+  ``rate_limit_window_s`` seconds (exact: the row keeps the start times of the creates still in
+  the window, at most N of them);
+- a **cap on unfinished jobs**: at most ``max_unfinished_jobs`` of the user's generations
+  PENDING or PROCESSING at once (the GPU is the expensive thing).
+
+The state lives in PostgreSQL, the database the create is written to anyway: the check, the
+counter update and the generation insert are one transaction, so a create that fails or is
+rolled back consumes nothing. ``lock_user`` takes the user's ``generation_quotas`` row FOR
+UPDATE before anything is counted, which serializes one user's creates across all replicas
+(other users are never blocked); the row's timestamps come from the database clock, so the
+replicas' clocks do not matter.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .models import Generation, GenerationQuota, Status
+from .settings import GatewaySettings
+
+UNFINISHED = (Status.PENDING.value, Status.PROCESSING.value)
+
+
+class LimitExceeded(Exception):
+    """A per-user limit refuses this create (429)."""
+
+    def __init__(self, reason: str, retry_after_s: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after_s = max(1, retry_after_s)
+
+
+@dataclass(frozen=True)
+class UserQuota:
+    now: datetime
+    recent: list[datetime]
+
+
+async def lock_user(session: AsyncSession, user_id: str) -> UserQuota:
+    """Take the user's quota row (created on first use) FOR UPDATE, in the caller's
+    transaction; returns the database's ``now()`` and the creates still worth counting."""
+    await session.execute(
+        insert(GenerationQuota)
+        .values(user_id=user_id, recent=[])
+        .on_conflict_do_nothing(index_elements=["user_id"])
+    )
+    recent = (
+        await session.execute(
+            sa.select(GenerationQuota.recent)
+            .where(GenerationQuota.user_id == user_id)
+            .with_for_update()
+        )
+    ).scalar_one()
+    # The time once the lock is held (not the transaction's start): one clock, the database's.
+    now = (await session.execute(sa.select(sa.func.clock_timestamp()))).scalar_one()
+    return UserQuota(now=now, recent=list(recent or []))
+
+
+async def unfinished_jobs(session: AsyncSession, user_id: str) -> int:
+    count = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Generation)
+        .where(Generation.user_id == user_id, Generation.status.in_(UNFINISHED))  # type: ignore[attr-defined]
+    )
+    return int(count or 0)
+
+
+def in_window(times: list[datetime], now: datetime, window_s: int) -> list[datetime]:
+    """The times still inside the sliding window ending at ``now``, oldest first."""
+    start = now - timedelta(seconds=window_s)
+    return sorted(t for t in times if t > start)
+
+
+def rate_limit_wait_s(
+    recent: list[datetime], now: datetime, limit: int, window_s: int
+) -> int | None:
+    """None when one more create fits in the window (or ``limit`` is 0: off); otherwise the
+    whole seconds until the oldest create still counted leaves it."""
+    if not limit or len(recent) < limit:
+        return None
+    oldest = recent[len(recent) - limit]
+    return max(1, math.ceil((oldest + timedelta(seconds=window_s) - now).total_seconds()))
+
+
+async def charge_generation(
+    session: AsyncSession, user_id: str, quota: UserQuota, settings: GatewaySettings
+) -> None:
+    """Refuse with :class:`LimitExceeded`, or record one create against the user's window.
+    Call with the row locked by :func:`lock_user`, in the transaction that inserts the job."""
+    limit = settings.rate_limit_generations
+    recent = in_window(quota.recent, quota.now, settings.rate_limit_window_s)
+    wait = rate_limit_wait_s(recent, quota.now, limit, settings.rate_limit_window_s)
+    if wait is not None:
+        raise LimitExceeded(
+            f"rate limit: {limit} generations per {settings.rate_limit_window_s} s", wait
+        )
+    cap = settings.max_unfinished_jobs
+    if cap and await unfinished_jobs(session, user_id) >= cap:
+        raise LimitExceeded(
+            f"too many unfinished generations (at most {cap} at once)",
+            settings.unfinished_jobs_retry_after_s,
+        )
+    keep = recent[-(limit - 1) :] if limit > 1 else []
+    await session.execute(
+        sa.update(GenerationQuota)
+        .where(GenerationQuota.user_id == user_id)
+        .values(recent=[*keep, quota.now], updated_at=quota.now)
+    )
