@@ -6,6 +6,7 @@ Runs every Sorami process in the background, as systemd or Kubernetes would in p
     gateway-api        sorami-gateway api
     gateway-relay      sorami-gateway relay
     gateway-projector  sorami-gateway projector
+    gateway-watchdog   sorami-gateway watchdog
     generator          sorami-generator run
     notifier           sorami-notifier run
 
@@ -45,6 +46,7 @@ DEFAULT_PROCESSES: dict[str, list[str]] = {
     "gateway-api": ["sorami-gateway", "api"],
     "gateway-relay": ["sorami-gateway", "relay"],
     "gateway-projector": ["sorami-gateway", "projector"],
+    "gateway-watchdog": ["sorami-gateway", "watchdog"],
     "generator": ["sorami-generator", "run"],
     "notifier": ["sorami-notifier", "run"],
 }

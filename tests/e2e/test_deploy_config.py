@@ -23,7 +23,7 @@ SETTINGS = {
     "SORAMI_NOTIFIER_": NotifierSettings,
 }
 COMMANDS = {
-    "gateway": {"api", "relay", "projector", "migrate"},
+    "gateway": {"api", "relay", "projector", "watchdog", "migrate"},
     "generator": {"run", "build-tiny"},
     "notifier": {"run", "migrate"},
 }
@@ -57,6 +57,7 @@ def test_compose_is_consistent_with_the_code() -> None:
         "api",
         "relay",
         "projector",
+        "watchdog",
         "notifier",
         "generator",
     } <= set(services)

@@ -1,0 +1,122 @@
+"""The checker (after RabbitMQ's Jepsen suite): every job the client got a 2xx for is
+classified lost, duplicated or ok, from the databases and the storage itself.
+
+- lost: never reached a terminal status, or COMPLETED without its files (rows or objects),
+  or terminal without its notification (in the notifier's table and the gateway's copy);
+- duplicated: more file rows than one set, storage objects beyond the ones the rows name
+  (a second set), or more than one notification for an outcome;
+- ok: everything else.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from .harness import Accepted
+
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@dataclass
+class Verdict:
+    counts: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def lost(self) -> int:
+        return self.counts["lost"]
+
+    @property
+    def duplicated(self) -> int:
+        return self.counts["duplicated"]
+
+
+async def snapshot(gateway_db: str, notifier_db: str) -> dict[str, Any]:
+    gw = await asyncpg.connect(_dsn(gateway_db))
+    try:
+        generations = {
+            str(r["id"]): dict(r)
+            for r in await gw.fetch(
+                "SELECT id, user_id, kind, status, error, error_code, params,"
+                " watchdog_requeues FROM generations"
+            )
+        }
+        files: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in await gw.fetch(
+            "SELECT generation_id, index, key, mime_type, bytes, width, height, fps,"
+            " frame_count, duration_s, poster_key FROM generation_files ORDER BY index"
+        ):
+            files[str(r["generation_id"])].append(dict(r))
+        gw_notes = Counter(
+            (str(r["job_id"]), r["type"].removeprefix("generation."))
+            for r in await gw.fetch("SELECT job_id, type FROM notifications")
+        )
+    finally:
+        await gw.close()
+    nt = await asyncpg.connect(_dsn(notifier_db))
+    try:
+        notes = Counter(
+            (str(r["job_id"]), r["outcome"])
+            for r in await nt.fetch("SELECT job_id, outcome FROM notifications")
+        )
+    finally:
+        await nt.close()
+    return {"generations": generations, "files": files, "gw_notes": gw_notes, "notes": notes}
+
+
+def objects_of(media_dir: Path, kind: str, job_id: str) -> set[str]:
+    folder = media_dir / kind / job_id
+    if not folder.exists():
+        return set()
+    return {f"{kind}/{job_id}/{p.name}" for p in folder.iterdir() if p.is_file()}
+
+
+def classify(accepted: list[Accepted], snap: dict[str, Any], media_dir: Path) -> Verdict:
+    verdict = Verdict()
+    for job in accepted:
+        row = snap["generations"].get(job.job_id)
+        lost: list[str] = []
+        dup: list[str] = []
+        status = row["status"] if row else "MISSING"
+        verdict.statuses[status] += 1
+        if status not in TERMINAL:
+            lost.append(f"status {status}")
+        rows = snap["files"].get(job.job_id, [])
+        keys = {r["key"] for r in rows} | {r["poster_key"] for r in rows if r["poster_key"]}
+        objects = objects_of(media_dir, job.kind, job.job_id)
+        if status == "COMPLETED":
+            if len(rows) < job.files:
+                lost.append(f"{len(rows)} file rows of {job.files}")
+            if not keys <= objects:
+                lost.append(f"objects missing: {sorted(keys - objects)}")
+        if len(rows) > job.files or len({r["index"] for r in rows}) != len(rows):
+            dup.append(f"{len(rows)} file rows for {job.files} files")
+        if objects - keys and status == "COMPLETED":
+            dup.append(f"objects outside the file set: {sorted(objects - keys)}")
+        if status in ("COMPLETED", "FAILED"):
+            outcome = status.lower()
+            for source in ("notes", "gw_notes"):
+                n = snap[source].get((job.job_id, outcome), 0)
+                if n == 0:
+                    lost.append(f"no {outcome} notification in {source}")
+                elif n > 1:
+                    dup.append(f"{n} {outcome} notifications in {source}")
+        if lost:
+            verdict.counts["lost"] += 1
+            verdict.problems.append(f"LOST {job.kind} {job.job_id} ({job.user}): {lost}")
+        elif dup:
+            verdict.counts["duplicated"] += 1
+            verdict.problems.append(f"DUPLICATED {job.kind} {job.job_id}: {dup}")
+        else:
+            verdict.counts["ok"] += 1
+    return verdict

@@ -1,0 +1,134 @@
+"""The whole system as processes, every connection through a chaos proxy, on a private broker.
+
+Topology (each arrow a :class:`ChaosProxy`):
+
+    gateway api/relay/projector/watchdog ──▶ private RabbitMQ ◀── generator, notifier
+    gateway processes ──▶ PostgreSQL (gateway db)      notifier ──▶ PostgreSQL (notifier db)
+
+It reuses :class:`tests.e2e.system.System` (processes, env, logs, clients) and only changes
+where each service connects, adds the watchdog, and can SIGKILL / restart a process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.e2e.system import BIN, Proc, System
+
+from .chaos_proxy import ChaosProxy
+
+# A model that always fails to load: every attempt fails, so the job must end FAILED with a
+# readable reason after the queue's bounded number of attempts.
+BROKEN_MODEL = "broken-image"
+BROKEN_MODEL_SPEC = {
+    "source": "/nonexistent/sorami-broken-model",
+    "kind": "image",
+    "pipeline": "StableDiffusionPipeline",
+}
+
+
+@dataclass
+class FaultSystem(System):
+    broker_proxies: dict[str, ChaosProxy] = field(default_factory=dict)  # by service
+    db_proxies: dict[str, ChaosProxy] = field(default_factory=dict)  # gateway, notifier
+    gateway_overrides: dict[str, str] = field(default_factory=dict)
+    generator_overrides: dict[str, str] = field(default_factory=dict)
+    faults: Counter[str] = field(default_factory=Counter)
+
+    def _route(self, env: dict[str, str], prefix: str, service: str) -> dict[str, str]:
+        env[f"{prefix}AMQP_URL"] = self.broker_proxies[service].url_for(self.amqp_url)
+        if service in self.db_proxies:
+            env[f"{prefix}DATABASE_URL"] = self.db_proxies[service].url_for(
+                self.database_urls[service]
+            )
+        return env
+
+    def gateway_env(self) -> dict[str, str]:
+        env = self._route(super().gateway_env(), "SORAMI_GATEWAY_", "gateway")
+        env.update({f"SORAMI_GATEWAY_{k}": v for k, v in self.gateway_overrides.items()})
+        return env
+
+    def generator_env(self) -> dict[str, str]:
+        env = self._route(super().generator_env(), "SORAMI_GENERATOR_", "generator")
+        env["HF_HUB_OFFLINE"] = "1"  # the broken model must fail fast, not wait on a network
+        env.update({f"SORAMI_GENERATOR_{k}": v for k, v in self.generator_overrides.items()})
+        return env
+
+    def notifier_env(self) -> dict[str, str]:
+        return self._route(super().notifier_env(), "SORAMI_NOTIFIER_", "notifier")
+
+    async def start(self, within_s: float = 120.0) -> None:
+        await super().start(within_s)
+        watchdog = Proc(
+            "gateway-watchdog",
+            [str(BIN / "sorami-gateway"), "watchdog"],
+            self.gateway_env(),
+            self.log_dir / "gateway-watchdog.log",
+        )
+        watchdog.start()
+        self.procs.append(watchdog)
+
+    def proc(self, name: str) -> Proc:
+        return next(p for p in self.procs if p.name == name)
+
+    async def kill(self, name: str) -> None:
+        """SIGKILL: no shutdown code runs, unacknowledged deliveries go back to the queue."""
+        p = self.proc(name)
+        assert p.popen is not None and p.alive(), self.report(f"{name} was not running")
+        os.killpg(p.popen.pid, signal.SIGKILL)
+        await asyncio.to_thread(p.popen.wait)
+
+    async def restart(self, name: str, *, kill: bool = True) -> None:
+        if kill:
+            await self.kill(name)
+        self.proc(name).start()
+
+    def log_count(self, name_prefix: str, needle: str) -> int:
+        return sum(
+            p.log_path.read_text(errors="replace").count(needle)
+            for p in self.procs
+            if p.name.startswith(name_prefix)
+        )
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A job the client got a 2xx for."""
+
+    job_id: str
+    kind: str
+    user: str
+    files: int  # how many files a success has
+    broken: bool = False
+
+
+def job_body(kind: str, i: int, *, broken: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "prompt": f"fault harness {kind} {i}",
+        "width": 64,
+        "height": 64,
+        "num_inference_steps": 2,
+        "seed": i,
+    }
+    if kind == "image":
+        body["num_images"] = 1 + i % 2
+        if broken:
+            body["model"] = BROKEN_MODEL
+    else:
+        body["num_frames"] = 8
+        body["fps"] = 8
+    return body
+
+
+def expected_files(kind: str, body: dict[str, Any]) -> int:
+    return int(body.get("num_images", 1)) if kind == "image" else 1
+
+
+def summarize(faults: Counter[str]) -> str:
+    return json.dumps(dict(sorted(faults.items())))
