@@ -7,6 +7,9 @@
     sorami result JOB_ID --kind video
     sorami history image
     sorami notifications [--unread-count | --read ID | --read-all]
+    sorami cancel JOB_ID [--kind image]                  # stop a queued or running job
+    sorami delete JOB_ID [--kind image]                  # remove it and its files
+    sorami events [--last-event-id N]                    # follow your event stream (JSON lines)
 
 Auth: ``--token T`` (or ``$SORAMI_TOKEN``), else a development token is minted for ``--user``
 (default ``demo``; ``$SORAMI_USER``) with the gateway's own settings, which works only while the
@@ -31,6 +34,8 @@ from typing import Any, NoReturn
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+
+from .cli_events import TERMINAL_EVENTS, EventStream, StreamUnavailable
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
@@ -201,6 +206,16 @@ class Client:
     def mark_all_read(self) -> dict[str, Any]:
         return self.request("POST", "/api/notifications/read-all")
 
+    def cancel(self, kind: str, job_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/api/{plural(kind)}/{job_id}/cancel")
+
+    def delete(self, kind: str, job_id: str) -> None:
+        self.request("DELETE", f"/api/{plural(kind)}/{job_id}")
+
+    def events(self, last_event_id: int | None = None) -> EventStream:
+        """The caller's event stream (not yet open)."""
+        return EventStream(self._http, last_event_id=last_event_id)
+
     def absolute(self, url: str) -> str:
         return url if urlsplit(url).scheme else urljoin(self.base_url + "/", url.lstrip("/"))
 
@@ -270,6 +285,42 @@ def wait_for(
                 stream.write("\n")
             raise CliError(f"{kind} {job_id} still {status['status']} after {timeout:.0f}s")
         time.sleep(interval)
+
+
+def follow_events(
+    client: Client,
+    events: EventStream,
+    kind: str,
+    job_id: str,
+    *,
+    timeout: float = 600.0,
+    label: str | None = None,
+    stream: Any = None,
+) -> dict[str, Any]:
+    """Follow ``job_id`` on an open event stream until it ends, drawing the progress bar;
+    returns its final status (re-read from the API: the stream's frames are hints)."""
+    stream = sys.stderr if stream is None else stream
+    label = label or f"{kind} {job_id[:8]}"
+    deadline = time.monotonic() + timeout
+    last = ""
+    for item in events:
+        if item is not None and item.data.get("job_id") == job_id and "status" in item.data:
+            status = TERMINAL_EVENTS.get(item.event, item.data["status"])
+            line = progress_bar(label, status, item.data.get("progress") or 0)
+            if line != last:
+                stream.write(line)
+                stream.flush()
+                last = line
+            if item.event in TERMINAL_EVENTS:
+                stream.write("\n")
+                stream.flush()
+                if item.event == "generation.deleted":
+                    raise CliError(f"{kind} {job_id} was deleted")
+                return client.status(kind, job_id)
+        if time.monotonic() > deadline:
+            stream.write("\n")
+            raise CliError(f"{kind} {job_id} not finished after {timeout:.0f}s")
+    raise CliError("the event stream ended")  # pragma: no cover - EventStream reconnects
 
 
 def extension(mime_type: str, url: str) -> str:
@@ -346,7 +397,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise CliError("--num-images is for images", EXIT_USAGE)
     with _client(args) as client:
         started = time.monotonic()
-        accepted = client.generate(args.kind, generation_body(args))
+        events = _open_events(client) if args.wait else None
+        try:
+            accepted = client.generate(args.kind, generation_body(args))
+        except CliError:
+            if events is not None:
+                events.close()
+            raise
         job_id = accepted["job_id"]
         if not args.wait:
             if args.json:
@@ -356,7 +413,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 print(f"follow it with: sorami status {job_id} --kind {args.kind}", file=sys.stderr)
             return 0
         print(f"{args.kind} job {job_id} accepted", file=sys.stderr)
-        status = wait_for(client, args.kind, job_id, timeout=args.timeout)
+        if events is not None:
+            try:
+                status = follow_events(client, events, args.kind, job_id, timeout=args.timeout)
+            finally:
+                events.close()
+        else:
+            status = wait_for(client, args.kind, job_id, timeout=args.timeout)
         elapsed = time.monotonic() - started
         if status["status"] != "COMPLETED":
             code = f" [{status['error_code']}]" if status.get("error_code") else ""
@@ -375,6 +438,68 @@ def cmd_generate(args: argparse.Namespace) -> int:
             if "poster_path" in item:
                 print(f"  poster {item['poster_path']}")
                 print(f"         {item['poster_url']}")
+    return 0
+
+
+def _open_events(client: Client) -> EventStream | None:
+    """The event stream, open BEFORE the job is submitted (so none of its events is missed);
+    None (the caller polls instead) if this gateway cannot stream."""
+    events = client.events()
+    try:
+        events.open()
+    except StreamUnavailable as exc:
+        print(f"event stream unavailable ({exc}); polling instead", file=sys.stderr)
+        return None
+    return events
+
+
+def _with_kind(args: argparse.Namespace, action: Callable[[str], Any]) -> tuple[str, Any]:
+    """Run ``action(kind)`` for ``--kind``, or, without it, for image then video (a job id
+    belongs to one kind; the other answers 404)."""
+    kinds = [args.kind] if args.kind else ["image", "video"]
+    for kind in kinds:
+        try:
+            return kind, action(kind)
+        except CliError as exc:
+            if kind == kinds[-1] or "HTTP 404" not in str(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        _, status = _with_kind(args, lambda kind: client.cancel(kind, args.job_id))
+    _print_json(status)
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        kind, _ = _with_kind(args, lambda kind: client.delete(kind, args.job_id))
+    print(f"{kind} {args.job_id} deleted", file=sys.stderr)
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    """Print the caller's events as JSON lines until interrupted (or --count events)."""
+    with _client(args) as client:
+        events = client.events(args.last_event_id)
+        try:
+            events.open()
+        except StreamUnavailable as exc:
+            raise CliError(f"cannot open the event stream: {exc}") from exc
+        seen = 0
+        try:
+            for item in events:
+                if item is None:
+                    continue
+                line = {"id": item.id, "event": item.event, "data": item.data}
+                print(json.dumps(line), flush=True)
+                seen += 1
+                if args.count and seen >= args.count:
+                    return 0
+        finally:
+            events.close()
     return 0
 
 
@@ -499,6 +624,20 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "result":
             p.add_argument("--out", help="also download the files here")
         p.set_defaults(func=func)
+
+    for name, func, help_ in (
+        ("cancel", cmd_cancel, "cancel a queued or running job (it ends CANCELLED)"),
+        ("delete", cmd_delete, "delete a job from your history and its files from storage"),
+    ):
+        p = sub.add_parser(name, parents=[common], help=help_)
+        p.add_argument("job_id", metavar="ID")
+        p.add_argument("--kind", choices=["image", "video"], help="default: try both")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("events", parents=[common], help="follow your event stream (JSON lines)")
+    p.add_argument("--last-event-id", type=int, help="resume after this event id")
+    p.add_argument("--count", type=int, help="stop after this many events")
+    p.set_defaults(func=cmd_events)
 
     p = sub.add_parser("history", parents=[common], help="your generations, newest first")
     p.add_argument("kind", choices=["image", "video"])

@@ -27,6 +27,8 @@ from typing import Any
 import sqlalchemy as sa
 from sorami_shared.events import (
     Envelope,
+    GenerationCancelled,
+    GenerationCancelRequested,
     GenerationCompleted,
     GenerationFailed,
     GenerationProgress,
@@ -40,9 +42,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import storage_deletions, user_events
 from .db import SessionFactory
 from .models import Generation, GenerationFile, Notification, ProcessedEvent, Status
-from .transitions import Change, State, on_completed, on_failed, on_progress
+from .transitions import Change, State, on_cancelled, on_completed, on_failed, on_progress
 
 log = get_logger(__name__)
 
@@ -60,15 +63,26 @@ async def record_processed(session: AsyncSession, envelope: Envelope[Any]) -> bo
     return result.scalar_one_or_none() is not None
 
 
-async def _locked_generation(
-    session: AsyncSession, data: GenerationProgress | GenerationCompleted | GenerationFailed
-) -> Generation:
+JobEvent = GenerationProgress | GenerationCompleted | GenerationFailed | GenerationCancelled
+
+
+async def _locked_generation(session: AsyncSession, data: JobEvent) -> Generation | None:
+    """The event's generation, locked; None for one its user deleted (the event is late: a
+    ``completed`` re-arms the deletion of the objects it may have just written)."""
     generation = (
         await session.execute(
             sa.select(Generation).where(Generation.id == data.job_id).with_for_update()
         )
     ).scalar_one_or_none()
     if generation is None:
+        tomb = await storage_deletions.tombstone(session, data.job_id)
+        if tomb is not None and tomb.user_id == data.user_id:
+            log.info("event for a deleted generation ignored")
+            if isinstance(data, GenerationCompleted) or (
+                isinstance(data, GenerationCancelled) and data.files_left
+            ):
+                await _schedule_cleanup(session, data, storage_deletions.DELETED)
+            return None
         raise Reject(f"unknown job {data.job_id}")
     if generation.user_id != data.user_id or generation.kind != data.kind.value:
         raise Reject(f"event for job {data.job_id} does not match its user or kind")
@@ -95,19 +109,51 @@ def _state(generation: Generation) -> State:
     return State(status=Status(generation.status), progress=generation.progress)
 
 
+async def _schedule_cleanup(session: AsyncSession, data: JobEvent, reason: str) -> None:
+    await storage_deletions.schedule(
+        session, job_id=data.job_id, user_id=data.user_id, kind=data.kind.value, reason=reason
+    )
+
+
+async def _changed(session: AsyncSession, generation: Generation) -> Generation:
+    await session.refresh(generation)
+    return generation
+
+
 async def project(session: AsyncSession, envelope: Envelope[Any]) -> None:
-    """Apply one event (inside the caller's transaction)."""
+    """Apply one event (inside the caller's transaction), and append what the user may watch
+    to the event log (:mod:`sorami_gateway.user_events`) in the same transaction."""
     data = envelope.data
+    at = envelope.time.isoformat()
     if isinstance(data, GenerationProgress):
         generation = await _locked_generation(session, data)
+        if generation is None:
+            return
+        before = generation.status
         change = on_progress(_state(generation), data.progress)
         if change is not None:
             await _apply_change(session, data.job_id, change)
+            generation = await _changed(session, generation)
+            if generation.status != before:
+                await user_events.append_generation(session, generation, user_events.STATUS, at=at)
+            await user_events.append_generation(
+                session,
+                generation,
+                user_events.PROGRESS,
+                step=data.step,
+                total_steps=data.total_steps,
+                at=at,
+            )
     elif isinstance(data, GenerationCompleted):
         generation = await _locked_generation(session, data)
+        if generation is None:
+            return
         change = on_completed(_state(generation))
         if change is None:
             log.info("completed ignored: generation already final", status=generation.status)
+            if generation.status == Status.CANCELLED.value:
+                # cancelled while its files were being written: they must not stay
+                await _schedule_cleanup(session, data, storage_deletions.CANCELLED)
             return
         await _apply_change(session, data.job_id, change, error=None, error_code=None)
         await session.execute(
@@ -115,8 +161,14 @@ async def project(session: AsyncSession, envelope: Envelope[Any]) -> None:
             .values([{"generation_id": data.job_id, **f.model_dump()} for f in data.files])
             .on_conflict_do_nothing(index_elements=["generation_id", "index"])
         )
+        generation = await _changed(session, generation)
+        await user_events.append_generation(
+            session, generation, user_events.COMPLETED, files=len(data.files), at=at
+        )
     elif isinstance(data, GenerationFailed):
         generation = await _locked_generation(session, data)
+        if generation is None:
+            return
         change = on_failed(_state(generation))
         if change is None:
             log.info("failed ignored: generation already final", status=generation.status)
@@ -124,22 +176,61 @@ async def project(session: AsyncSession, envelope: Envelope[Any]) -> None:
         await _apply_change(
             session, data.job_id, change, error=data.reason, error_code=data.code.value
         )
-    elif isinstance(data, NotificationCreated):
-        await session.execute(
-            insert(Notification)
-            .values(
-                id=data.notification_id,
-                user_id=data.user_id,
-                job_id=data.job_id,
-                kind=data.kind.value,
-                type=f"generation.{data.outcome.value}",
-                title=data.title,
-                message=data.message,
-                data={**data.data, "job_id": str(data.job_id), "kind": data.kind.value},
-                created_at=data.created_at,
-            )
-            .on_conflict_do_nothing(index_elements=["id"])
+        generation = await _changed(session, generation)
+        await user_events.append_generation(session, generation, user_events.FAILED, at=at)
+    elif isinstance(data, GenerationCancelled):
+        generation = await _locked_generation(session, data)
+        if generation is None:
+            return
+        log.info(
+            "generator stopped a cancelled job",
+            stopped_after_step=data.stopped_after_step,
+            total_steps=data.total_steps,
         )
+        if data.files_left:
+            await _schedule_cleanup(session, data, storage_deletions.CANCELLED)
+        change = on_cancelled(_state(generation))
+        if change is not None:  # normally the API already made it CANCELLED
+            await _apply_change(session, data.job_id, change)
+            generation = await _changed(session, generation)
+            await user_events.append_generation(session, generation, user_events.CANCELLED, at=at)
+    elif isinstance(data, GenerationCancelRequested):
+        return  # the gateway's own signal to the generators; its effect is already committed
+    elif isinstance(data, NotificationCreated):
+        inserted = (
+            await session.execute(
+                insert(Notification)
+                .values(
+                    id=data.notification_id,
+                    user_id=data.user_id,
+                    job_id=data.job_id,
+                    kind=data.kind.value,
+                    type=f"generation.{data.outcome.value}",
+                    title=data.title,
+                    message=data.message,
+                    data={**data.data, "job_id": str(data.job_id), "kind": data.kind.value},
+                    created_at=data.created_at,
+                )
+                .on_conflict_do_nothing(index_elements=["id"])
+                .returning(Notification.id)
+            )
+        ).scalar_one_or_none()
+        if inserted is not None:
+            await user_events.append(
+                session,
+                user_id=data.user_id,
+                type=user_events.NOTIFICATION,
+                job_id=data.job_id,
+                data={
+                    "id": str(data.notification_id),
+                    "type": f"generation.{data.outcome.value}",
+                    "title": data.title,
+                    "message": data.message,
+                    "data": {**data.data, "job_id": str(data.job_id), "kind": data.kind.value},
+                    "created_at": data.created_at.isoformat(),
+                    "read_at": None,
+                },
+            )
     else:
         raise Reject(f"the gateway projection does not handle {envelope.type}")
 

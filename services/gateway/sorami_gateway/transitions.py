@@ -48,3 +48,10 @@ def on_failed(state: State) -> Change | None:
     if state.status.terminal:
         return None
     return Change(status=Status.FAILED, progress=state.progress, started=False, finished=True)
+
+
+def on_cancelled(state: State) -> Change | None:
+    """A cancel (the user's, or a generator's report of one): unless already final."""
+    if state.status.terminal:
+        return None
+    return Change(status=Status.CANCELLED, progress=state.progress, started=False, finished=True)

@@ -16,6 +16,7 @@ from typing import Any
 from sorami_shared.events import (
     Envelope,
     FailureCode,
+    GenerationCancelled,
     GenerationCompleted,
     GenerationFailed,
     GenerationProgress,
@@ -27,6 +28,7 @@ from sorami_shared.logging import get_logger
 from sorami_shared.messaging import Delivery, Reject
 from sorami_shared.storage import Storage, StorageError
 
+from .cancels import CancelRegistry
 from .devices import is_out_of_memory
 from .errors import JobAborted, JobFailed, TransientError
 from .outputs import Blob, encode_outputs
@@ -50,8 +52,12 @@ class JobProcessor:
         storage: Storage,
         pipelines: PipelineCache,
         registry: dict[str, ModelSpec] | None = None,
+        cancels: CancelRegistry | None = None,
     ) -> None:
         self.settings = settings
+        self.cancels = cancels or CancelRegistry(
+            memory_s=settings.cancel_memory_s, max_entries=settings.cancel_memory_max
+        )
         self.publish = publish
         self.storage = storage
         self.pipelines = pipelines
@@ -71,9 +77,15 @@ class JobProcessor:
         job = envelope.data
         if not isinstance(job, GenerationRequested):
             raise Reject(f"the generator handles generation.requested, not {envelope.type}")
+        if self.cancels.signalled_at(job.job_id) is not None:
+            log.info("job cancelled while queued; never run")
+            await self._publish_cancelled(envelope, job, None)
+            return
         timings = JobTimings(queued_at=envelope.time)
         aborter = Aborter()
         self._aborters.add(aborter)
+        self.cancels.track(job.job_id, aborter)
+        deadline = asyncio.get_running_loop().call_later(self.settings.max_job_s, aborter.time_out)
         reporter: ProgressReporter | None = None
         try:
             try:
@@ -82,6 +94,8 @@ class JobProcessor:
                 reporter = self._reporter(envelope, job)
                 reporter.report(0, 0, job.params.num_inference_steps, force=True)
                 files, seed = await self._generate(job, spec, reporter, aborter, timings)
+                if aborter.cancelled:  # heard after the last step: its files must not stay
+                    raise JobAborted("cancelled")
                 await self._finish_progress(reporter, timings)
                 await self._publish_completed(envelope, job, files, seed, timings)
                 timings.log_completed(job, delivery)
@@ -89,6 +103,19 @@ class JobProcessor:
                 await self._finish_progress(reporter, timings)
                 await self._publish_failed(envelope, job, failure.code, failure.reason)
             except JobAborted:
+                if aborter.cancelled:
+                    await self._publish_cancelled(envelope, job, aborter)
+                    return
+                if aborter.timed_out:
+                    await self._finish_progress(reporter, timings)
+                    await self._publish_failed(
+                        envelope,
+                        job,
+                        FailureCode.TIMED_OUT,
+                        f"the generation ran longer than {self.settings.max_job_s:g}s and was"
+                        " stopped; try fewer steps, frames or a smaller size",
+                    )
+                    return
                 log.warning("job aborted by shutdown; left unacknowledged for redelivery")
                 raise asyncio.CancelledError from None
             except TransientError as exc:
@@ -133,6 +160,8 @@ class JobProcessor:
                     f" {type(exc).__name__}: {exc}",
                 )
         finally:
+            deadline.cancel()
+            self.cancels.untrack(job.job_id)
             self._aborters.discard(aborter)
             if reporter is not None:
                 reporter.cancel()
@@ -167,6 +196,8 @@ class JobProcessor:
         t0 = time.perf_counter()
         encoded = await asyncio.to_thread(encode_outputs, job.kind, job.job_id, pixels, call.fps)
         timings.encode_s = time.perf_counter() - t0
+        if aborter.cancelled:
+            raise JobAborted("cancelled")
         t0 = time.perf_counter()
         await self._store(encoded.blobs)
         timings.storage_s = time.perf_counter() - t0
@@ -258,6 +289,58 @@ class JobProcessor:
             )
         )
         timings.events_s += time.perf_counter() - t0
+
+    async def _remove_written(self, job: GenerationRequested) -> bool:
+        """Delete whatever this job may have stored; False if storage would not let us."""
+        prefix = f"{job.kind.value}/{job.job_id}/"
+        for attempt in range(1, self.settings.storage_retry_attempts + 1):
+            try:
+                await self.storage.delete_prefix(prefix)
+                return True
+            except StorageError as exc:
+                log.warning(
+                    "removing a cancelled job's files failed", error=str(exc), attempt=attempt
+                )
+                await asyncio.sleep(self.settings.storage_retry_backoff_s * attempt)
+        return False
+
+    async def _publish_cancelled(
+        self, envelope: Envelope[Any], job: GenerationRequested, aborter: Aborter | None
+    ) -> None:
+        stopped_at = time.time()
+        removed = await self._remove_written(job) if aborter is not None else True
+        heard = self.cancels.signalled_at(job.job_id)
+        steps_done = aborter.steps_done if aborter is not None else 0
+        log.info(
+            "job cancelled",
+            stopped_after_step=steps_done,
+            total_steps=job.params.num_inference_steps,
+            steps_after_signal=(
+                sum(1 for t in aborter.step_ended_at if heard is not None and t > heard)
+                if aborter is not None
+                else 0
+            ),
+            signal_heard_at=heard,
+            stopped_at=stopped_at,
+            step_ended_at=[round(t, 4) for t in aborter.step_ended_at] if aborter else [],
+            files_left=not removed,
+        )
+        data = GenerationCancelled(
+            job_id=job.job_id,
+            user_id=job.user_id,
+            kind=job.kind,
+            stopped_after_step=steps_done,
+            total_steps=job.params.num_inference_steps,
+            files_left=not removed,
+        )
+        await self.publish(
+            new_event(
+                data,
+                source=SOURCE,
+                correlation_id=envelope.correlationid,
+                event_id=derived_id("generation.cancelled", job.job_id),
+            )
+        )
 
     async def _publish_failed(
         self, envelope: Envelope[Any], job: GenerationRequested, code: FailureCode, reason: str

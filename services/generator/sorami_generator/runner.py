@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,8 +22,26 @@ class Aborter:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self.timed_out = False
+        self.cancelled = False
+        self.steps_done = 0  # denoising steps finished (written by the pipeline's thread)
+        self.step_ended_at: list[float] = []  # wall time of each finished step
 
     def abort(self) -> None:
+        self._event.set()
+
+    def cancel(self) -> None:
+        """The user cancelled the job: stop at the next step; the job then ends CANCELLED."""
+        self.cancelled = True
+        self._event.set()
+
+    def step_finished(self, step: int) -> None:
+        self.steps_done = step
+        self.step_ended_at.append(time.time())
+
+    def time_out(self) -> None:
+        """The job ran past ``max_job_s``: stop at the next step; the job then fails."""
+        self.timed_out = True
         self._event.set()
 
     @property
@@ -55,22 +74,27 @@ def run_pipeline(
         def on_step_end(
             _pipe: Any, step: int, _timestep: Any, cb_kwargs: dict[str, Any]
         ) -> dict[str, Any]:
-            check_abort()
             steps = getattr(_pipe, "_num_timesteps", None) or total
+            if aborter is not None:
+                aborter.step_finished(step + 1)
             on_step(step + 1, steps)
+            check_abort()  # after the step's bookkeeping: the step it stops after is counted
             return cb_kwargs
 
         kwargs["callback_on_step_end"] = on_step_end
     elif "callback" in accepted:  # older pipelines (e.g. TextToVideoSDPipeline)
 
         def on_step_legacy(step: int, _timestep: Any, _latents: Any) -> None:
-            check_abort()
+            if aborter is not None:
+                aborter.step_finished(step + 1)
             on_step(step + 1, total)
+            check_abort()
 
         kwargs["callback"] = on_step_legacy
         if "callback_steps" in accepted:
             kwargs["callback_steps"] = 1
 
+    check_abort()  # cancelled (or shutting down) while waiting for the device
     with torch.inference_mode():
         result = pipe(**kwargs)
     pixels = result.frames if call.kind.value == "video" else result.images

@@ -15,8 +15,9 @@ import time
 from sorami_shared.logging import get_logger
 from sorami_shared.messaging import EventBus
 from sorami_shared.storage import Storage, StorageError, make_storage
-from sorami_shared.topology import GENERATOR_REQUESTS
+from sorami_shared.topology import CANCEL_ROUTING_KEY, GENERATOR_REQUESTS
 
+from .cancels import CancelRegistry
 from .devices import describe, resolve_placement
 from .jobs import SOURCE, JobProcessor
 from .pipelines import PipelineCache
@@ -72,8 +73,13 @@ async def run_worker(
 
     bus = EventBus(settings.amqp_url, source=SOURCE)
     await bus.connect(retry_for=math.inf)
-    processor = JobProcessor(settings, bus.publish, storage, pipelines)
+    cancels = CancelRegistry(
+        memory_s=settings.cancel_memory_s, max_entries=settings.cancel_memory_max
+    )
+    processor = JobProcessor(settings, bus.publish, storage, pipelines, cancels=cancels)
     try:
+        # this replica's own queue: every replica hears every cancel
+        await bus.subscribe((CANCEL_ROUTING_KEY,), cancels.on_event)
         await bus.consume(GENERATOR_REQUESTS, processor.handle, prefetch=settings.prefetch)
         log.info("generator consuming", queue=GENERATOR_REQUESTS.name)
         await stop.wait()

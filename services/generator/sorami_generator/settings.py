@@ -98,7 +98,14 @@ class GeneratorSettings(ServiceSettings, StorageSettings):
     )
 
     shutdown_grace_s: float = Field(default=30.0, ge=0)
+    # A job running longer is stopped and failed (timed_out). Keep it below the broker's
+    # consumer_timeout (30 min by default), which would otherwise close the channel and
+    # redeliver a job that is still running (docs/reliability.md).
+    max_job_s: float = Field(default=1500.0, gt=0)
     progress_min_interval_s: float = Field(default=0.25, ge=0)
+    # Cancel signals remembered, so that a job cancelled while queued never runs (cancels.py).
+    cancel_memory_s: float = Field(default=3600.0, gt=0)
+    cancel_memory_max: int = Field(default=10_000, ge=1)
     storage_retry_attempts: int = Field(default=4, ge=1)
     storage_retry_backoff_s: float = Field(default=0.5, ge=0)
     storage_retry_backoff_max_s: float = Field(default=5.0, ge=0)

@@ -42,3 +42,14 @@ def test_failed_keeps_progress():
 def test_progress_clamped():
     change = on_progress(State(Status.PENDING, 0), 150)
     assert change is not None and change.progress == 100
+
+
+def test_cancel_ends_unfinished_jobs_only_and_keeps_their_progress() -> None:
+    from sorami_gateway.transitions import on_cancelled
+
+    for status in (Status.PENDING, Status.PROCESSING):
+        change = on_cancelled(State(status, 30))
+        assert change is not None and change.status == Status.CANCELLED
+        assert change.progress == 30 and change.finished
+    for status in (Status.COMPLETED, Status.FAILED, Status.CANCELLED):
+        assert on_cancelled(State(status, 100)) is None

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sorami_shared.events import GenerationRequested, Kind, new_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .. import user_events
 from ..cursor import Cursor
 from ..generation_requests import GenerateRequestBase
 from ..media_urls import MediaUrls
@@ -58,6 +59,21 @@ async def create_generation(
         correlation_id=correlation_id,
     )
     await add_to_outbox(session, event)
+    # the first event of its stream (GET /api/events), in the same transaction
+    await user_events.append(
+        session,
+        user_id=user_id,
+        type=user_events.STATUS,
+        job_id=job_id,
+        data={
+            "job_id": str(job_id),
+            "kind": kind.value,
+            "status": Status.PENDING.value,
+            "progress": 0,
+            "error": None,
+            "error_code": None,
+        },
+    )
     return job_id
 
 

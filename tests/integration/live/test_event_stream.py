@@ -1,0 +1,155 @@
+"""``GET /api/events`` against real PostgreSQL and real HTTP servers: the caller's events only,
+in order, each with an id; resume with ``Last-Event-ID`` after a disconnect and after a gateway
+restart, on another replica; stream tokens; heartbeats; bad input answered 4xx."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from sorami_gateway.janitor import Janitor
+from sorami_gateway.projector import Projector
+from sorami_shared.storage import make_storage
+
+from tests.integration.gateway.conftest import SMALL_IMAGE, auth, make_token
+from tests.integration.gateway.projection_events import completed, notification, progress
+from tests.support.sse import sse_stream
+
+from .conftest import serving
+
+pytestmark = pytest.mark.timeout(90)
+
+
+async def _generate(base_url: str, user: str) -> str:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        r = await http.post("/api/images/generate", json=SMALL_IMAGE, headers=auth(user))
+        assert r.status_code == 202, r.text
+        return r.json()["job_id"]
+
+
+async def _stream_token(base_url: str, user: str) -> str:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        r = await http.post("/api/events/token", headers=auth(user))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["expires_in"] > 0 and body["url"].startswith("/api/events?stream_token=")
+        return body["stream_token"]
+
+
+def _kinds(frames) -> list[tuple[str, str, int]]:
+    return [(f.event, f.data["status"], f.data["progress"]) for f in frames]
+
+
+async def test_own_events_in_order_then_resume_after_restart_on_another_replica(
+    settings, sessions
+) -> None:
+    projector = Projector(sessions)
+    async with serving(settings) as a_url, serving(settings) as b_url:
+        token = make_token("alice")
+        bob_token = await _stream_token(a_url, "bob")
+        async with (
+            sse_stream(a_url, token=token) as alice,
+            sse_stream(b_url, stream_token=bob_token) as bob,
+        ):
+            job = await _generate(a_url, "alice")  # created through replica A
+            bob_job = await _generate(b_url, "bob")
+            jid = uuid.UUID(job)
+            for event in (
+                progress(jid, 0),
+                progress(jid, 40),
+                progress(jid, 40),  # no change: no event
+                progress(jid, 80),
+                completed(jid),
+                notification(jid),
+            ):
+                await projector.handle(event, delivery=_delivery())
+            await alice.wait_for(lambda r: any(f.event == "notification.created" for f in r.events))
+            assert _kinds(alice.for_job(job)) == [
+                ("generation.status", "PENDING", 0),
+                ("generation.status", "PROCESSING", 0),
+                ("generation.progress", "PROCESSING", 0),
+                ("generation.progress", "PROCESSING", 40),
+                ("generation.progress", "PROCESSING", 80),
+                ("generation.completed", "COMPLETED", 100),
+            ]
+            note = [f for f in alice.events if f.event == "notification.created"][0]
+            assert note.data["data"]["job_id"] == job and note.data["read_at"] is None
+            ids = [f.id for f in alice.events]
+            assert ids == sorted(ids) and len(set(ids)) == len(ids)
+            assert all(f.data.get("job_id") != bob_job for f in alice.events)  # not bob's
+            await bob.wait_for(lambda r: r.for_job(bob_job))
+            assert {f.data.get("job_id") for f in bob.events} == {bob_job}  # not alice's
+            resume_from = alice.last_id
+
+        # Alice is gone; her next job moves on meanwhile; replica A restarts (exits here).
+        second = await _generate(b_url, "alice")
+        await projector.handle(progress(uuid.UUID(second), 50), delivery=_delivery())
+
+    async with serving(settings) as a_url:  # "restarted" replica: nothing in memory
+        async with sse_stream(a_url, token=token, last_event_id=resume_from) as again:
+            await again.wait_for(lambda r: len(r.events) >= 3)
+            assert _kinds(again.events) == [
+                ("generation.status", "PENDING", 0),
+                ("generation.status", "PROCESSING", 50),
+                ("generation.progress", "PROCESSING", 50),
+            ]
+            assert all(f.data["job_id"] == second for f in again.events)
+            assert again.events[0].id > resume_from
+        # a fresh connection (no Last-Event-ID) starts at "now": nothing old is replayed
+        async with sse_stream(a_url, token=token) as fresh:
+            ready = [f for f in fresh.frames if f.event == "ready"][0]
+            assert ready.data["last_event_id"] >= again.last_id
+            await projector.handle(completed(uuid.UUID(second)), delivery=_delivery())
+            await fresh.wait_for(lambda r: r.events)
+            assert [f.event for f in fresh.events] == ["generation.completed"]
+
+
+async def test_stream_auth_tokens_heartbeats_bad_input_and_resync(make_settings, sessions) -> None:
+    settings = make_settings(events_heartbeat_s=0.2, stream_token_ttl_s=1)
+    async with serving(settings) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+        assert (await http.get("/api/events")).status_code == 401
+        # a user's JWT is never a stream token, and a stream token is not a bearer token
+        jwt_in_url = await http.get("/api/events", params={"stream_token": make_token("alice")})
+        assert jwt_in_url.status_code == 401
+        stream_token = await _stream_token(url, "alice")
+        as_bearer = await http.get(
+            "/api/images/user", headers={"Authorization": f"Bearer {stream_token}"}
+        )
+        assert as_bearer.status_code == 401
+        for header in ("abc", "-1", "1" * 30):
+            bad = await http.get("/api/events", headers={**auth(), "Last-Event-ID": header})
+            assert bad.status_code == 422, bad.text
+            assert bad.json()["detail"][0]["loc"] == ["header", "Last-Event-ID"]
+        bad = await http.get("/api/events", headers=auth(), params={"last_event_id": "x"})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == [
+            "query",
+            "last_event_id",
+        ]
+
+        async with sse_stream(url, stream_token=stream_token) as stream:
+            await stream.wait_for(lambda r: len(r.comments) >= 2, timeout=5)
+            assert all(c == ": heartbeat" for c in stream.comments)
+        await _expire(stream_token, url)
+
+        # events purged beyond the window: a resume from before them is told to resync
+        await _generate(url, "alice")
+        janitor = Janitor(make_settings(events_retention_s=0.001), sessions, make_storage(settings))
+        await janitor.purge()
+        async with sse_stream(url, token=make_token("alice"), last_event_id=0) as stale:
+            assert [f.event for f in stale.frames][:2] == ["resync", "ready"]
+
+
+async def _expire(stream_token: str, url: str) -> None:
+    import asyncio
+
+    await asyncio.sleep(1.1)  # the token's own lifetime (1 s), not a synchronisation
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        r = await http.get("/api/events", params={"stream_token": stream_token})
+        assert r.status_code == 401
+
+
+def _delivery():
+    from sorami_shared.messaging import Delivery
+
+    return Delivery(attempt=1, max_attempts=6, redelivered=False)
