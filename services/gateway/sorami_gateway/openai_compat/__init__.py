@@ -1,0 +1,31 @@
+"""An OpenAI-compatible ``/v1`` facade over Sorami's generations: ``openai.OpenAI(
+base_url="http://gateway/v1", api_key=TOKEN)`` works for ``images.generate`` and the
+``videos`` resource. Same users, limits, history and notifications as ``/api``; errors in
+OpenAI's shape (``/api`` keeps its own)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from .errors import OpenAIRoute, not_found
+from .routes_images import router as images_router
+from .routes_videos import router as videos_router
+
+router = APIRouter()
+router.include_router(images_router)
+router.include_router(videos_router)
+
+_unknown = APIRouter(prefix="/v1", route_class=OpenAIRoute, include_in_schema=False)
+
+
+@_unknown.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+async def unknown_endpoint(path: str, request: Request) -> None:
+    raise not_found(
+        f"Invalid URL ({request.method} /v1/{path}): Sorami implements "
+        "images.generate and the videos resource."
+    )
+
+
+router.include_router(_unknown)
+
+__all__ = ["router"]

@@ -1,0 +1,158 @@
+"""``/v1/videos``: the SDK's ``videos`` resource (create, retrieve, list, download_content,
+delete) over Sorami's video generations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from sorami_shared.events import Kind
+from sorami_shared.logging import get_logger
+from sorami_shared.storage import ObjectNotFound, StorageError
+
+from ..api.deps import Context, CorrelationId, CurrentUser, SessionDep
+from ..idempotency import IdempotencyKeyHeader
+from ..models import Generation, Status
+from ..services import generations, live_control
+from .admission import admit, retry_count
+from .bodies import parse_body
+from .errors import OPENAI_ERROR_RESPONSES, OpenAIRoute, bad_request, not_found, unavailable
+from .params import video_request
+from .routes_images import RetryCount
+from .schemas import Video, VideoCreateRequest, VideoDeleted, VideoList
+from .videos import list_videos, owned_video, parse_video_id, video_of
+
+log = get_logger(__name__)
+
+router = APIRouter(
+    prefix="/v1", tags=["openai"], route_class=OpenAIRoute, responses=OPENAI_ERROR_RESPONSES
+)
+
+POLL_AFTER_HEADER = "openai-poll-after-ms"
+
+
+def _answer(generation: Generation, response: Response, context: Context) -> Video:
+    if not Status(generation.status).terminal:
+        response.headers[POLL_AFTER_HEADER] = str(context.settings.openai_poll_after_ms)
+    return video_of(generation)
+
+
+@router.post("/videos", response_model=Video)
+async def create_video(
+    request: Request,
+    response: Response,
+    user_id: CurrentUser,
+    session: SessionDep,
+    context: Context,
+    correlation_id: CorrelationId,
+    idempotency_key: IdempotencyKeyHeader = None,
+    retries: RetryCount = None,
+) -> Video:
+    """OpenAI's `videos.create` (multipart/form-data or JSON): `prompt`, `model`, `seconds`,
+    `size`; answers the queued Video at once. The job is also at `/api/videos/{id}`."""
+    settings = context.settings
+    body = await parse_body(request, VideoCreateRequest, limit=settings.max_request_body_bytes)
+    sorami_request = video_request(body, context.request_models[Kind.VIDEO], settings)
+    admitted = await admit(
+        session,
+        settings=settings,
+        user_id=user_id,
+        kind=Kind.VIDEO,
+        request=sorami_request,
+        correlation_id=correlation_id,
+        scope="POST /v1/videos",
+        idempotency_key=idempotency_key,
+        retries_taken=retry_count(retries),
+    )
+    if not admitted.replayed:
+        await session.commit()
+    log.info("openai video accepted", job_id=str(admitted.job_id), replayed=admitted.replayed)
+    return _answer(await owned_video(session, user_id, str(admitted.job_id)), response, context)
+
+
+@router.get("/videos", response_model=VideoList)
+async def list_videos_page(
+    user_id: CurrentUser,
+    session: SessionDep,
+    after: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Literal["asc", "desc"] = "desc",
+) -> VideoList:
+    """The caller's videos, newest first by default; page with `after` (the last id seen)."""
+    rows, has_more = await list_videos(
+        session, user_id=user_id, after=after, limit=limit, order=order
+    )
+    data = [video_of(row) for row in rows]
+    return VideoList(
+        data=data,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+        has_more=has_more,
+    )
+
+
+@router.get("/videos/{video_id}", response_model=Video)
+async def retrieve_video(
+    video_id: str, response: Response, user_id: CurrentUser, session: SessionDep, context: Context
+) -> Video:
+    """The Video with its status (`queued`, `in_progress`, `completed`, `failed`) and
+    progress; while it runs, `openai-poll-after-ms` says when to ask again."""
+    return _answer(await owned_video(session, user_id, video_id), response, context)
+
+
+@router.get(
+    "/videos/{video_id}/content",
+    response_class=Response,
+    responses={200: {"content": {"video/mp4": {}, "image/png": {}}}},
+)
+async def download_video_content(
+    video_id: str,
+    user_id: CurrentUser,
+    session: SessionDep,
+    context: Context,
+    variant: Literal["video", "thumbnail", "spritesheet"] = "video",
+) -> Response:
+    """The MP4 (`variant=video`) or its poster frame as PNG (`variant=thumbnail`)."""
+    generation = await owned_video(session, user_id, video_id)
+    if variant == "spritesheet":
+        raise bad_request("The 'spritesheet' variant is not available.", param="variant")
+    if generation.status != Status.COMPLETED.value:
+        raise bad_request(
+            f"Video {video_id} is {video_of(generation).status}; its content exists once it "
+            "is completed.",
+            code="video_not_ready",
+        )
+    files = (await generations.files_of(session, [generation.id])).get(generation.id, [])  # type: ignore[list-item]
+    key = (files[0].key if variant == "video" else files[0].poster_key) if files else None
+    if key is None:
+        raise not_found(f"Video {video_id} has no {variant}.", param="variant")
+    if context.storage is None:
+        raise unavailable("storage unavailable")
+    try:
+        data = await context.storage.get(key)
+    except ObjectNotFound:
+        raise not_found(f"The {variant} of video {video_id} is gone from storage.") from None
+    except StorageError as exc:
+        log.error("reading video content failed", key=key, error=str(exc))
+        raise unavailable("storage unavailable") from None
+    media_type = "video/mp4" if variant == "video" else "image/png"
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private"})
+
+
+@router.delete("/videos/{video_id}", response_model=VideoDeleted)
+async def delete_video(
+    video_id: str, user_id: CurrentUser, session: SessionDep, correlation_id: CorrelationId
+) -> VideoDeleted:
+    """Deletes the video and its files (a running one is cancelled first), exactly like
+    `DELETE /api/videos/{id}`; a repeated delete (an SDK retry) answers the same."""
+    gone = await live_control.delete_generation(
+        session,
+        user_id=user_id,
+        kind=Kind.VIDEO,
+        job_id=parse_video_id(video_id),
+        correlation_id=correlation_id,
+    )
+    if not gone:
+        raise not_found(f"No video found with id '{video_id}'.")
+    await session.commit()
+    return VideoDeleted(id=video_id)
