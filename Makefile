@@ -62,3 +62,23 @@ lint: install
 
 clean: down
 	rm -rf $(VENV) $(RUN_DIR)
+
+.PHONY: test-faults
+# The fault-injection run (issue 5): >= 200 jobs under SIGKILLs, connection cuts, a real broker
+# restart (on a private RabbitMQ node), duplicates and poison; prints lost/duplicated/ok.
+# Figures of the run go to .run/faults-last-run.json (docs/reliability.md quotes them).
+test-faults: install services
+	@mkdir -p $(RUN_DIR)
+	SORAMI_FAULTS_REPORT=$(RUN_DIR)/faults-last-run.json $(PYTEST) tests/faults -s $(PYTEST_OPTS)
+
+.PHONY: live-figures
+# Issue 7's figures: cancel latency (request -> generator stopped, in ms and denoising steps)
+# and the event stream's delivery latency, median and p99, measured on the whole system.
+live-figures: install services
+	$(PYTEST) tests/e2e/test_live.py -s -q $(PYTEST_OPTS) | grep -E '^\[e2e\]|passed|failed'
+
+.PHONY: security-figures
+# Issue 6's figures: the isolation matrix's size and the schema fuzzing's request count and
+# failures (longer run: make security-figures SORAMI_FUZZ_EXAMPLES=200).
+security-figures: install services
+	SORAMI_FUZZ_EXAMPLES=$(or $(SORAMI_FUZZ_EXAMPLES),40) $(PYTEST) tests/integration/security/test_isolation_matrix.py tests/integration/security/test_fuzz_openapi.py -s -q $(PYTEST_OPTS) | grep -E '^\[(isolation|fuzz)\]|passed|failed'

@@ -1,4 +1,4 @@
-"""``sorami-gateway api|relay|projector|migrate``. Long-running processes stop cleanly on
+"""``sorami-gateway api|relay|projector|watchdog|migrate``. Long-running processes stop cleanly on
 SIGTERM/SIGINT and exit 0."""
 
 from __future__ import annotations
@@ -36,27 +36,59 @@ def run_api(settings: GatewaySettings, host: str, port: int) -> None:
 
     from .api.app import create_app
 
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings), host=host, port=port, log_config=None, access_log=False
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        # a safety net: open event streams are ended by _Server.handle_exit below
+        timeout_graceful_shutdown=10,
     )
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal against the
     # handlers that were installed before it ran: make those no-ops so that a requested stop
     # ends with exit status 0 (access logs are our middleware's).
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    uvicorn.Server(config).run()
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            # uvicorn waits for open responses before shutting down; server-sent event
+            # streams never end on their own, so end them (clients resume with Last-Event-ID).
+            hub = getattr(app.state, "event_hub", None)
+            if hub is not None:
+                asyncio.get_event_loop().call_soon_threadsafe(hub.close)
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+    _Server(config).run()
 
 
 async def run_relay(settings: GatewaySettings, stop: asyncio.Event) -> None:
+    from sorami_shared.storage import make_storage
+
     from .db import create_engine, create_session_factory
+    from .janitor import Janitor
     from .relay import OutboxRelay
 
-    engine = create_engine(settings, pool_size=2, max_overflow=2)
+    engine = create_engine(settings, pool_size=3, max_overflow=2)
     bus = EventBus(settings.amqp_url, source=SOURCE)
+    sessions = create_session_factory(engine)
     try:
-        await OutboxRelay(settings, create_session_factory(engine), bus, stop=stop).run()
+        storage = make_storage(settings)
+    except Exception as exc:  # noqa: BLE001 - the outbox must flow even so
+        log.error("storage misconfigured: files of deleted jobs wait", error=repr(exc))
+        storage = None
+    work = [OutboxRelay(settings, sessions, bus, stop=stop).run()]
+    if storage is not None:
+        # The janitor (storage deletions, event-log retention) lives beside the relay: both
+        # drain durable work from the gateway's database.
+        work.append(Janitor(settings, sessions, storage, stop=stop).run())
+    try:
+        await asyncio.gather(*work)
     finally:
         await bus.close()
+        if storage is not None:
+            await storage.close()
         await engine.dispose()
 
 
@@ -91,6 +123,17 @@ async def run_projector(settings: GatewaySettings, stop: asyncio.Event) -> None:
         await engine.dispose()
 
 
+async def run_watchdog(settings: GatewaySettings, stop: asyncio.Event) -> None:
+    from .db import create_engine, create_session_factory
+    from .watchdog import Watchdog
+
+    engine = create_engine(settings, pool_size=1, max_overflow=1)
+    try:
+        await Watchdog(settings, create_session_factory(engine), stop=stop).run()
+    finally:
+        await engine.dispose()
+
+
 def run_migrate(settings: GatewaySettings) -> None:
     import logging
 
@@ -109,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     api.add_argument("--port", type=int, default=8000)
     commands.add_parser("relay", help="publish the outbox")
     commands.add_parser("projector", help="project generator/notifier events")
+    commands.add_parser("watchdog", help="re-send, then fail, jobs that stopped progressing")
     commands.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     args = parser.parse_args(argv)
 
@@ -122,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         _run_until_signalled(lambda stop: run_relay(settings, stop))
     elif args.command == "projector":
         _run_until_signalled(lambda stop: run_projector(settings, stop))
+    elif args.command == "watchdog":
+        _run_until_signalled(lambda stop: run_watchdog(settings, stop))
     elif args.command == "migrate":
         run_migrate(settings)
     return 0

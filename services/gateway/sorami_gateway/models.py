@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 
@@ -74,6 +74,18 @@ class Generation(GenerationBase, table=True):
             sa.text("created_at DESC"),
             sa.text("id DESC"),
         ),
+        # The watchdog's scan: unfinished jobs by last change (see watchdog.py).
+        sa.Index(
+            "ix_generations_watchdog",
+            "updated_at",
+            postgresql_where=sa.text("status IN ('PENDING', 'PROCESSING')"),
+        ),
+        # The per-user cap on unfinished jobs counts these (see rate_limits.py).
+        sa.Index(
+            "ix_generations_unfinished",
+            "user_id",
+            postgresql_where=sa.text("status IN ('PENDING', 'PROCESSING')"),
+        ),
     )
 
     id: uuid.UUID | None = _uuid_pk()
@@ -83,6 +95,10 @@ class Generation(GenerationBase, table=True):
     updated_at: datetime | None = _timestamp(nullable=False, server_now=True)
     started_at: datetime | None = _timestamp()
     completed_at: datetime | None = _timestamp()
+    # How often the watchdog re-sent this job's request after it stalled (see watchdog.py).
+    watchdog_requeues: int = Field(
+        default=0, nullable=False, sa_column_kwargs={"server_default": "0"}
+    )
 
 
 class GenerationFileBase(SQLModel):
@@ -174,6 +190,105 @@ class Notification(NotificationBase, table=True):
     data: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     read_at: datetime | None = _timestamp()
+
+
+class GenerationQuota(SQLModel, table=True):
+    """One row per user who ever generated: the lock that serializes that user's creates
+    across gateway replicas, and the start times of their creates in the current rate window."""
+
+    __tablename__ = "generation_quotas"
+
+    user_id: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    recent: list[datetime] = Field(
+        sa_column=sa.Column(ARRAY(sa.DateTime(timezone=True)), nullable=False)
+    )
+    updated_at: datetime | None = _timestamp(nullable=False, server_now=True)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """An ``Idempotency-Key`` seen on a create: the same key and body answer the same job."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (sa.Index("ix_idempotency_keys_expires_at", "expires_at"),)
+
+    user_id: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    scope: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    key: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    request_hash: str = Field(sa_type=sa.Text, nullable=False)
+    job_id: uuid.UUID = Field(sa_type=sa.Uuid, nullable=False)
+    response: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
+    created_at: datetime | None = _timestamp(nullable=False, server_now=True)
+    expires_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class UserEvent(SQLModel, table=True):
+    """The durable log behind ``GET /api/events``: one row per thing a user may watch (status,
+    progress, outcome, notification), written in the same transaction as its effect. ``id`` is
+    the SSE event id; rows older than ``events_retention_s`` are purged (see user_events.py)."""
+
+    __tablename__ = "user_events"
+    __table_args__ = (
+        sa.Index("ix_user_events_user_id", "user_id", "id"),
+        sa.Index("ix_user_events_created_at", "created_at"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    user_id: str = Field(sa_type=sa.Text, nullable=False)
+    type: str = Field(sa_type=sa.Text, nullable=False)
+    job_id: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid)
+    data: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
+    created_at: datetime | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.clock_timestamp()
+        ),
+    )
+
+
+class UserEventLogState(SQLModel, table=True):
+    """One row: the highest event id purged (a resume from below it missed events)."""
+
+    __tablename__ = "user_event_log_state"
+    __table_args__ = (sa.CheckConstraint("singleton", name="ck_user_event_log_state_singleton"),)
+
+    singleton: bool = Field(
+        default=True, sa_column=sa.Column(sa.Boolean, primary_key=True, server_default=sa.true())
+    )
+    purged_through: int = Field(
+        default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0")
+    )
+
+
+class StorageDeletion(SQLModel, table=True):
+    """A durable order to remove ``prefix`` from storage, retried with back-off until it
+    succeeds (storage may be down when a generation is deleted). Kept after it is done as the
+    tombstone of a deleted generation (a second DELETE answers 204; a late event is ignored)."""
+
+    __tablename__ = "storage_deletions"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "reason IN ('deleted', 'cancelled')", name="ck_storage_deletions_reason"
+        ),
+        sa.Index(
+            "ix_storage_deletions_due",
+            "next_attempt_at",
+            postgresql_where=sa.text("done_at IS NULL AND gave_up_at IS NULL"),
+        ),
+    )
+
+    job_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, primary_key=True))
+    user_id: str = Field(sa_type=sa.Text, nullable=False)
+    kind: str = Field(sa_type=sa.Text, nullable=False)
+    prefix: str = Field(sa_type=sa.Text, nullable=False)
+    reason: str = Field(sa_type=sa.Text, nullable=False)
+    requested_at: datetime | None = _timestamp(nullable=False, server_now=True)
+    next_attempt_at: datetime | None = _timestamp(nullable=False, server_now=True)
+    attempts: int = Field(default=0, nullable=False, sa_column_kwargs={"server_default": "0"})
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    done_at: datetime | None = _timestamp()
+    gave_up_at: datetime | None = _timestamp()
 
 
 metadata = SQLModel.metadata

@@ -103,6 +103,19 @@ class GatewaySettings(ServiceSettings, StorageSettings):
     image_limits: ImageLimits = Field(default_factory=ImageLimits)
     video_limits: VideoLimits = Field(default_factory=VideoLimits)
 
+    # --- abuse limits (per user, shared by every replica through PostgreSQL; 0 = off) ---
+    rate_limit_generations: int = Field(
+        default=30, ge=0, description="generations a user may create per rate_limit_window_s"
+    )
+    rate_limit_window_s: int = Field(default=60, ge=1)
+    max_unfinished_jobs: int = Field(
+        default=10, ge=0, description="a user's PENDING + PROCESSING generations at most"
+    )
+    unfinished_jobs_retry_after_s: int = Field(default=5, ge=1)
+    idempotency_key_ttl_s: int = Field(
+        default=24 * 3600, ge=1, description="how long an Idempotency-Key answers the same job"
+    )
+
     # --- media ---
     media_signing_secret: SecretStr | None = None
     media_url_ttl_s: int = 3600
@@ -117,8 +130,54 @@ class GatewaySettings(ServiceSettings, StorageSettings):
     # --- projector ---
     projector_db_outage_s: float = 300.0
 
+    # --- watchdog (jobs that stopped making progress; see watchdog.py) ---
+    watchdog_interval_s: float = Field(default=30.0, gt=0)
+    # PROCESSING without any progress for this long: the worker is presumed lost. Keep it
+    # well above the slowest model step (progress is reported per denoising step).
+    watchdog_processing_lease_s: float = Field(default=900.0, gt=0)
+    # PENDING this long after the request was accepted: its request is presumed lost. Keep
+    # it above the longest expected queue wait at peak load.
+    watchdog_pending_lease_s: float = Field(default=3600.0, gt=0)
+    # Re-sends of generation.requested before the job is failed (too_many_attempts).
+    watchdog_max_requeues: int = Field(default=2, ge=0)
+    watchdog_batch_size: int = Field(default=100, ge=1)
+
+    # --- live events (GET /api/events), cancel, delete; see user_events.py, janitor.py ---
+    events_retention_s: float = Field(default=24 * 3600, gt=0, description="SSE resume window")
+    events_heartbeat_s: float = Field(default=15.0, gt=0, description="comment line interval")
+    events_poll_interval_s: float = Field(default=5.0, gt=0, description="if NOTIFY is missed")
+    events_batch_size: int = Field(default=200, ge=1)
+    events_max_stream_s: float = Field(
+        default=3600.0, gt=0, description="a stream ends after this; clients resume"
+    )
+    events_retry_ms: int = Field(default=3000, ge=0, description="EventSource reconnect delay")
+    stream_token_ttl_s: int = Field(default=120, ge=1, le=3600)
+    stream_token_secret: SecretStr | None = Field(
+        default=None, description="default: derived from the media signing secret"
+    )
+    janitor_interval_s: float = Field(default=60.0, gt=0, description="event log purge")
+    deletion_poll_interval_s: float = Field(default=5.0, gt=0)
+    deletion_retry_backoff_s: float = Field(default=1.0, gt=0)
+    deletion_retry_backoff_max_s: float = Field(default=300.0, gt=0)
+    deletion_max_attempts: int = Field(default=200, ge=1)
+    deletion_tombstone_retention_s: float = Field(default=30 * 24 * 3600, gt=0)
+
     # --- readiness ---
     readiness_broker_cache_s: float = 5.0
+
+    # --- OpenAI-compatible API (/v1) ---
+    openai_image_wait_s: float = Field(
+        default=120.0, gt=0, description="how long POST /v1/images/generations waits for the job"
+    )
+    openai_poll_after_ms: int = Field(
+        default=1000, ge=50, description="the openai-poll-after-ms hint on /v1/videos answers"
+    )
+    openai_retry_window_s: int = Field(
+        default=1800, ge=1, description="how far back an SDK retry (no Idempotency-Key) looks"
+    )
+    openai_model_aliases: dict[str, str] = Field(
+        default_factory=dict, description='e.g. {"dall-e-3": "sd-turbo", "sora-2": "wan-1.3b"}'
+    )
 
     @model_validator(mode="after")
     def _refuse_development_secrets(self) -> Self:

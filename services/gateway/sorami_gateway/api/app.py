@@ -14,11 +14,20 @@ from sorami_shared.storage import Storage, make_storage
 
 from ..auth import Authenticator
 from ..db import create_engine, create_session_factory
+from ..event_hub import EventHub
 from ..generation_requests import GenerateRequestBase, build_request_models
 from ..media_urls import MediaUrls
+from ..openai_compat import router as openai_router
 from ..readiness import Readiness
 from ..settings import GatewaySettings
-from . import routes_generations, routes_health, routes_media, routes_notifications
+from . import (
+    routes_control,
+    routes_events,
+    routes_generations,
+    routes_health,
+    routes_media,
+    routes_notifications,
+)
 from .deps import AppContext
 from .errors import install_error_handlers
 from .middleware import RequestContextMiddleware
@@ -56,8 +65,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         log.info("gateway api started", environment=settings.environment.value)
         try:
+            app.state.event_hub = EventHub(settings.database_url)
+            app.state.event_hub.start()
             yield
         finally:
+            if hasattr(app.state, "event_hub"):
+                await app.state.event_hub.aclose()
             await authenticator.close()
             if storage is not None:
                 await storage.close()
@@ -74,14 +87,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(routes_health.router)
     app.include_router(routes_notifications.router)
     app.include_router(routes_generations.router)
+    app.include_router(routes_control.router)  # cancel, delete
+    app.include_router(routes_events.router)  # server-sent events
     app.include_router(routes_media.router)
+    app.include_router(openai_router)  # /v1: the OpenAI-compatible facade
     _document_generate_bodies(app, request_models)
     return app
 
 
 def _document_generate_bodies(app: FastAPI, models: dict[Kind, type[GenerateRequestBase]]) -> None:
     """The generate body is validated by hand (its model depends on ``{kind}``); put both
-    models in the OpenAPI document as a ``oneOf``."""
+    models in the OpenAPI document as an ``anyOf`` (not ``oneOf``: a body with only common
+    fields is valid for both, and ``oneOf`` would declare it invalid)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -97,7 +114,7 @@ def _document_generate_bodies(app: FastAPI, models: dict[Kind, type[GenerateRequ
             components[model.__name__] = model_schema
             refs.append({"$ref": f"#/components/schemas/{model.__name__}"})
         body = schema["paths"]["/api/{kind}/generate"]["post"]["requestBody"]
-        body["content"]["application/json"]["schema"] = {"oneOf": refs}
+        body["content"]["application/json"]["schema"] = {"anyOf": refs}
         app.openapi_schema = schema
         return schema
 
