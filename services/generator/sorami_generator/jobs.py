@@ -91,6 +91,15 @@ class JobProcessor:
             try:
                 spec = resolve_model(self.registry, job.params.model)
                 plan_call(job, spec)  # refuse what the model cannot take before any work
+                # On-call needs a line before the work: a job killed mid-way has no other.
+                log.info(
+                    "job started",
+                    model=job.params.model,
+                    source=spec.source,
+                    kind=job.kind.value,
+                    attempt=delivery.attempt,
+                    max_attempts=delivery.max_attempts,
+                )
                 reporter = self._reporter(envelope, job)
                 reporter.report(0, 0, job.params.num_inference_steps, force=True)
                 files, seed = await self._generate(job, spec, reporter, aborter, timings)
