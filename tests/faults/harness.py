@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.e2e.system import BIN, Proc, System
-
-from .chaos_proxy import ChaosProxy
+from tests.support.chaos_proxy import ChaosProxy
 
 # A model that always fails to load: every attempt fails, so the job must end FAILED with a
 # readable reason after the queue's bounded number of attempts.

@@ -17,7 +17,8 @@ import aio_pika
 import asyncpg
 import httpx
 
-from .chaos_proxy import ChaosProxy
+from tests.support.chaos_proxy import ChaosProxy
+
 from .checker import TERMINAL, Verdict, _dsn, classify, snapshot
 from .harness import (
     BROKEN_MODEL,

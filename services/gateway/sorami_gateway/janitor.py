@@ -22,10 +22,11 @@ from sorami_shared.logging import get_logger
 from sorami_shared.storage import Storage
 
 from . import user_events
-from .db import SessionFactory, asyncpg_dsn
+from .db import SessionFactory
 from .models import StorageDeletion
 from .settings import GatewaySettings
 from .storage_deletions import NOTIFY_CHANNEL
+from .wakeups import listen_for_wakeups, wait_for_wake
 
 log = get_logger(__name__)
 
@@ -142,7 +143,18 @@ class Janitor:
 
     async def run(self) -> None:
         """Until ``stop`` is set; database errors are logged and retried."""
-        listener = asyncio.create_task(self._listen(), name="janitor-listen")
+        listener = asyncio.create_task(
+            listen_for_wakeups(
+                self.settings.database_url,
+                NOTIFY_CHANNEL,
+                wake=self._wake,
+                stop=self.stop,
+                log=log,
+                failed="janitor LISTEN failed; polling",
+                lost="janitor LISTEN connection lost",
+            ),
+            name="janitor-listen",
+        )
         loop = asyncio.get_running_loop()
         next_purge = loop.time()
         log.info("janitor running")
@@ -157,41 +169,9 @@ class Janitor:
                         next_purge = loop.time() + self.settings.janitor_interval_s
                 except (OSError, sa.exc.DBAPIError, asyncpg.PostgresError) as exc:
                     log.warning("janitor: database unavailable", error=repr(exc))
-                await self._sleep(self.settings.deletion_poll_interval_s)
+                await wait_for_wake(self._wake, self.stop, self.settings.deletion_poll_interval_s)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
             log.info("janitor stopped")
-
-    async def _sleep(self, seconds: float) -> None:
-        wake = asyncio.create_task(self._wake.wait())
-        stopping = asyncio.create_task(self.stop.wait())
-        await asyncio.wait({wake, stopping}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        wake.cancel()
-        stopping.cancel()
-
-    async def _listen(self) -> None:
-        dsn = asyncpg_dsn(self.settings.database_url)
-        while not self.stop.is_set():
-            try:
-                connection = await asyncpg.connect(dsn, timeout=5)
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                log.warning("janitor LISTEN failed; polling", error=repr(exc))
-                await self._pause(5)
-                continue
-            try:
-                await connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-                self._wake.set()
-                while not self.stop.is_set() and not connection.is_closed():
-                    await self._pause(2)
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("janitor LISTEN connection lost", error=repr(exc))
-            finally:
-                with contextlib.suppress(Exception):
-                    await connection.close(timeout=2)
-
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self.stop.wait()

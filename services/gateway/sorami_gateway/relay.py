@@ -25,10 +25,11 @@ from sorami_shared.logging import get_logger, job_context
 from sorami_shared.messaging import EventBus, PublishFailed
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .db import SessionFactory, asyncpg_dsn
+from .db import SessionFactory
 from .models import OutboxMessage
 from .outbox import NOTIFY_CHANNEL
 from .settings import GatewaySettings
+from .wakeups import listen_for_wakeups, wait_for_wake, wait_set
 
 log = get_logger(__name__)
 
@@ -38,14 +39,6 @@ class BatchResult:
     claimed: int
     published: int
     failed: bool
-
-
-async def _wait(event: asyncio.Event, seconds: float) -> bool:
-    """Wait for ``event`` at most ``seconds``; True if it was set."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await event.wait()
-    return event.is_set()
 
 
 class OutboxRelay:
@@ -120,7 +113,19 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Until ``stop`` is set."""
-        listener = asyncio.create_task(self._listen(), name="outbox-listen")
+        # A LISTEN connection; on every (re)connect it wakes the loop once to catch up.
+        listener = asyncio.create_task(
+            listen_for_wakeups(
+                self.settings.database_url,
+                NOTIFY_CHANNEL,
+                wake=self._wake,
+                stop=self.stop,
+                log=log,
+                failed="outbox LISTEN connection failed; polling",
+                lost="outbox LISTEN connection lost",
+            ),
+            name="outbox-listen",
+        )
         try:
             if not await self._connect():
                 return
@@ -135,12 +140,12 @@ class OutboxRelay:
                     result = BatchResult(0, 0, failed=True)
                 if result.failed:
                     backoff = min(self.settings.relay_max_backoff_s, max(0.2, backoff * 2))
-                    await _wait(self.stop, backoff)
+                    await wait_set(self.stop, backoff)
                     continue
                 backoff = 0.0
                 if result.claimed >= self.settings.relay_batch_size:
                     continue  # probably more waiting
-                await self._wait_for_work()
+                await wait_for_wake(self._wake, self.stop, self.settings.relay_poll_interval_s)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -159,35 +164,3 @@ class OutboxRelay:
             return False
         connect.result()
         return True
-
-    async def _wait_for_work(self) -> None:
-        wake = asyncio.create_task(self._wake.wait())
-        stopping = asyncio.create_task(self.stop.wait())
-        await asyncio.wait(
-            {wake, stopping},
-            timeout=self.settings.relay_poll_interval_s,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        wake.cancel()
-        stopping.cancel()
-
-    async def _listen(self) -> None:
-        """Keep a LISTEN connection; on every (re)connect, wake the loop once to catch up."""
-        dsn = asyncpg_dsn(self.settings.database_url)
-        while not self.stop.is_set():
-            try:
-                connection = await asyncpg.connect(dsn, timeout=5)
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                log.warning("outbox LISTEN connection failed; polling", error=repr(exc))
-                await _wait(self.stop, 5)
-                continue
-            try:
-                await connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-                self._wake.set()
-                while not self.stop.is_set() and not connection.is_closed():
-                    await _wait(self.stop, 2)
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("outbox LISTEN connection lost", error=repr(exc))
-            finally:
-                with contextlib.suppress(Exception):
-                    await connection.close(timeout=2)

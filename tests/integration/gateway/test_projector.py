@@ -16,11 +16,11 @@ from sorami_shared.events import Kind, Outcome
 from sorami_shared.messaging import Delivery, EventBus, Reject
 from sorami_shared.topology import GATEWAY_PROJECTION
 
+from tests.support.chaos_proxy import ChaosProxy
 from tests.support.infra import free_port
 
 from . import projection_events as ev
 from .conftest import SMALL_IMAGE, auth, eventually, scalar
-from .tcp_proxy import TcpProxy
 
 FIRST = Delivery(attempt=1, max_attempts=6, redelivered=False)
 AGAIN = Delivery(attempt=2, max_attempts=6, redelivered=True)
@@ -181,8 +181,8 @@ async def test_database_outage_is_ridden_out_without_a_requeue(settings, engine,
     """While the database is unreachable the handler retries the transaction itself (a requeue
     would burn the queue's delivery limit and could dead-letter a `completed`)."""
     real = urlsplit(settings.database_url)
-    port = free_port()
-    proxy = TcpProxy(port, real.hostname or "127.0.0.1", real.port or 5432)
+    proxy = ChaosProxy("db", real.hostname or "127.0.0.1", real.port or 5432)
+    port = proxy.port
     proxied = urlunsplit(real._replace(netloc=f"{real.username}@127.0.0.1:{port}"))
     outage_engine = create_engine(settings.model_copy(update={"database_url": proxied}))
     projector = Projector(create_session_factory(outage_engine), db_outage_s=30)

@@ -11,10 +11,10 @@ from sorami_gateway.generation_requests import build_request_models
 from sorami_gateway.services.generations import create_generation
 from sorami_shared.events import Kind
 
+from tests.support.chaos_proxy import ChaosProxy
 from tests.support.infra import free_port
 
 from .conftest import SMALL_IMAGE, SMALL_VIDEO, auth, eventually, observe, running_relay, scalar
-from .tcp_proxy import TcpProxy
 
 
 async def test_post_then_relay_publishes_the_event(client, make_settings, amqp_url, engine):
@@ -52,12 +52,12 @@ async def test_broker_down_at_post_time_then_published_when_back(
 ):
     """The API never talks to the broker; the relay waits for it and needs no restart, even
     when the broker goes away again while it runs."""
-    port = free_port()
     real = urlsplit(amqp_url)
+    proxy = ChaosProxy("broker", real.hostname or "127.0.0.1", real.port or 5672)
+    port = proxy.port
     proxied = urlunsplit(
         real._replace(netloc=f"guest:guest@127.0.0.1:{port}", query="reconnect_interval=0.5")
     )
-    proxy = TcpProxy(port, real.hostname or "127.0.0.1", real.port or 5672)
     settings = make_settings(amqp_url=proxied)
 
     async with observe(amqp_url, "generation.requested") as seen, running_relay(settings):

@@ -16,8 +16,7 @@ from sorami_shared.storage import make_storage
 
 from tests.integration.gateway.conftest import SMALL_IMAGE, SMALL_VIDEO, auth, eventually, scalar
 from tests.integration.gateway.projection_events import completed, progress
-from tests.integration.gateway.tcp_proxy import TcpProxy
-from tests.support.infra import free_port
+from tests.support.chaos_proxy import ChaosProxy
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -147,8 +146,8 @@ async def test_deletion_is_retried_while_storage_is_down(
     make_settings,
     seaweed,
 ):
-    port = free_port()
-    proxy = TcpProxy(port, "127.0.0.1", int(seaweed.endpoint_url.rsplit(":", 1)[1]))
+    proxy = ChaosProxy("storage", "127.0.0.1", int(seaweed.endpoint_url.rsplit(":", 1)[1]))
+    port = proxy.port
     settings = make_settings(
         storage_backend="s3",
         s3_endpoint_url=f"http://127.0.0.1:{port}",

@@ -1,5 +1,5 @@
-"""FastAPI dependencies: ``SessionDep``, ``CurrentUser``, the correlation id, and the app's
-shared objects (built in the lifespan, kept on ``app.state``)."""
+"""FastAPI dependencies: ``SessionDep``, ``CurrentUser``, the correlation id, the app's
+shared objects (built in the lifespan, kept on ``app.state``), and the page cursor."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sorami_shared.events import Kind
 from sorami_shared.storage import Storage
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth import Authenticator, AuthError
+from ..cursor import Cursor, InvalidCursor
 from ..db import SessionFactory
 from ..generation_requests import GenerateRequestBase
 from ..media_urls import MediaUrls
@@ -69,3 +71,25 @@ def get_correlation_id(request: Request) -> str:
 
 
 CorrelationId = Annotated[str, Depends(get_correlation_id)]
+
+
+# The opaque ``cursor`` query parameter of a paged listing; decoded by :func:`page_cursor`.
+CursorQuery = Annotated[str | None, Query(max_length=200)]
+
+
+def page_cursor(cursor: str | None) -> Cursor | None:
+    """The decoded ``cursor`` (None for the first page); a malformed one is a 422 naming
+    ``("query", "cursor")``, like FastAPI's own validation errors."""
+    try:
+        return Cursor.decode(cursor) if cursor else None
+    except InvalidCursor:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", "cursor"),
+                    "msg": "malformed cursor",
+                    "input": cursor,
+                }
+            ]
+        ) from None

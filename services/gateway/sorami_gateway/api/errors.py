@@ -44,6 +44,13 @@ def _json_safe(value: Any) -> bool:
     return value is None or all(isinstance(v, str | int | float | bool) for v in value.values())
 
 
+def _unavailable(detail: str, *, retry_after_s: int) -> JSONResponse:
+    """A 503: a dependency is down; the client may retry after ``retry_after_s``."""
+    return JSONResponse(
+        {"detail": detail}, status_code=503, headers={"Retry-After": str(retry_after_s)}
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AuthError)
     async def _auth(_: Request, exc: AuthError) -> JSONResponse:
@@ -77,11 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AuthUnavailable)
     async def _auth_down(_: Request, exc: AuthUnavailable) -> JSONResponse:
         log.error("identity provider unavailable", error=str(exc))
-        return JSONResponse(
-            {"detail": "authentication temporarily unavailable"},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
+        return _unavailable("authentication temporarily unavailable", retry_after_s=5)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
@@ -89,20 +92,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _db_down(_: Request, exc: Exception) -> JSONResponse:
         orig = getattr(exc, "orig", None)
         log.error("database unavailable", error=type(orig or exc).__name__)
-        return JSONResponse(
-            {"detail": "service temporarily unavailable"},
-            status_code=503,
-            headers={"Retry-After": "2"},
-        )
+        return _unavailable("service temporarily unavailable", retry_after_s=2)
 
     @app.exception_handler(OSError)
     async def _os(_: Request, exc: OSError) -> JSONResponse:
         log.error("dependency unreachable", error=repr(exc))
-        return JSONResponse(
-            {"detail": "service temporarily unavailable"},
-            status_code=503,
-            headers={"Retry-After": "2"},
-        )
+        return _unavailable("service temporarily unavailable", retry_after_s=2)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

@@ -6,11 +6,9 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from ..cursor import Cursor, InvalidCursor
 from ..idempotency import IdempotencyKeyHeader
 from ..schemas import (
     GenerateAccepted,
@@ -20,7 +18,7 @@ from ..schemas import (
     KindPath,
 )
 from ..services import admission, generations
-from .deps import Context, CorrelationId, CurrentUser, SessionDep
+from .deps import Context, CorrelationId, CurrentUser, CursorQuery, SessionDep, page_cursor
 from .errors import UNAUTHENTICATED, body_validation_error
 
 router = APIRouter(prefix="/api", tags=["generations"], responses=UNAUTHENTICATED)
@@ -90,28 +88,15 @@ async def history(
     user_id: CurrentUser,
     session: SessionDep,
     context: Context,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> GenerationPage:
     """The caller's generations of this kind, newest first."""
-    try:
-        decoded = Cursor.decode(cursor) if cursor else None
-    except InvalidCursor:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "value_error",
-                    "loc": ("query", "cursor"),
-                    "msg": "malformed cursor",
-                    "input": cursor,
-                }
-            ]
-        ) from None
     return await generations.history_page(
         session,
         user_id=user_id,
         kind=kind.kind,
-        cursor=decoded,
+        cursor=page_cursor(cursor),
         limit=limit,
         urls=context.media_urls,
     )

@@ -6,12 +6,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from fastapi.exceptions import RequestValidationError
 
-from ..cursor import Cursor, InvalidCursor
 from ..schemas import MarkedAll, NotificationPage, NotificationPublic, UnreadCount
 from ..services import notifications
-from .deps import CurrentUser, SessionDep
+from .deps import CurrentUser, CursorQuery, SessionDep, page_cursor
 from .errors import UNAUTHENTICATED
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"], responses=UNAUTHENTICATED)
@@ -21,24 +19,11 @@ router = APIRouter(prefix="/api/notifications", tags=["notifications"], response
 async def list_notifications(
     user_id: CurrentUser,
     session: SessionDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> NotificationPage:
-    try:
-        decoded = Cursor.decode(cursor) if cursor else None
-    except InvalidCursor:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "value_error",
-                    "loc": ("query", "cursor"),
-                    "msg": "malformed cursor",
-                    "input": cursor,
-                }
-            ]
-        ) from None
     return await notifications.list_notifications(
-        session, user_id=user_id, cursor=decoded, limit=limit
+        session, user_id=user_id, cursor=page_cursor(cursor), limit=limit
     )
 
 

@@ -1,5 +1,6 @@
 """A TCP proxy that can cut, refuse and slow the connections going through it (the technique
-of aio-pika's reconnection tests), put between a service and RabbitMQ or PostgreSQL."""
+of aio-pika's reconnection tests), put between a service and RabbitMQ, PostgreSQL or storage.
+``stop()`` then ``start()`` again takes the peer down and brings it back on the same port."""
 
 from __future__ import annotations
 
