@@ -43,7 +43,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[index]
 
 
-async def run(requests: int, concurrency: int, pg: str, log_level: str) -> int:
+async def run(requests: int, concurrency: int, pg: str, log_level: str, users: int) -> int:
     name = f"bench_gateway_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(f"postgresql://{pg}/postgres")
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -72,10 +72,14 @@ async def run(requests: int, concurrency: int, pg: str, log_level: str) -> int:
         server = await asyncio.create_subprocess_exec(
             EXE, "api", "--port", str(port), env=env, stdout=subprocess.DEVNULL
         )
-        token = jwt.encode(
-            {"sub": "bench", "exp": datetime.now(UTC) + timedelta(hours=1)}, SECRET, "HS256"
-        )
-        headers = {"Authorization": f"Bearer {token}"}
+        # Creates of ONE user are serialized on that user's quota row (the limits must hold
+        # across replicas), so --users 1 is the worst case; real traffic spreads over users.
+        expires = datetime.now(UTC) + timedelta(hours=1)
+        user_headers = [
+            {"Authorization": "Bearer " + jwt.encode({"sub": f"bench-{u}", "exp": expires}, SECRET)}
+            for u in range(users)
+        ]
+        headers = user_headers[0]
         body = {
             "prompt": "a lighthouse at dawn",
             "width": 64,
@@ -106,11 +110,13 @@ async def run(requests: int, concurrency: int, pg: str, log_level: str) -> int:
             async def worker() -> None:
                 while True:
                     try:
-                        queue.get_nowait()
+                        i = queue.get_nowait()
                     except asyncio.QueueEmpty:
                         return
                     started = time.perf_counter()
-                    response = await client.post("/api/images/generate", json=body, headers=headers)
+                    response = await client.post(
+                        "/api/images/generate", json=body, headers=user_headers[i % users]
+                    )
                     latencies.append((time.perf_counter() - started) * 1000)
                     statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
@@ -123,7 +129,7 @@ async def run(requests: int, concurrency: int, pg: str, log_level: str) -> int:
         await counter.close()
         print(
             f"POST /api/images/generate: {requests} requests, concurrency {concurrency}, "
-            f"1 uvicorn worker, server log level {log_level}"
+            f"{users} user(s), 1 uvicorn worker, server log level {log_level}"
         )
         print(f"  statuses: {statuses}   outbox rows: {outbox}")
         print(
@@ -146,8 +152,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--pg", default="postgres@127.0.0.1:5432", help="user@host:port")
     parser.add_argument("--log-level", default="INFO", help="the server's; INFO logs each request")
+    parser.add_argument("--users", type=int, default=20, help="requests round-robin over users")
     args = parser.parse_args()
-    return asyncio.run(run(args.requests, args.concurrency, args.pg, args.log_level))
+    return asyncio.run(run(args.requests, args.concurrency, args.pg, args.log_level, args.users))
 
 
 if __name__ == "__main__":

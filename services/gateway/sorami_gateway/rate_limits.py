@@ -48,22 +48,20 @@ class UserQuota:
 
 
 async def lock_user(session: AsyncSession, user_id: str) -> UserQuota:
-    """Take the user's quota row (created on first use) FOR UPDATE, in the caller's
-    transaction; returns the database's ``now()`` and the creates still worth counting."""
-    await session.execute(
-        insert(GenerationQuota)
-        .values(user_id=user_id, recent=[])
-        .on_conflict_do_nothing(index_elements=["user_id"])
-    )
-    recent = (
+    """Take the user's quota row (created on first use) locked, in the caller's transaction;
+    returns the database's ``now()`` and the creates still worth counting.
+
+    One round trip: an upsert whose no-op update locks the row exactly as ``SELECT ... FOR
+    UPDATE`` would, until the transaction ends, and returns what the check needs."""
+    stmt = insert(GenerationQuota).values(user_id=user_id, recent=[])
+    row = (
         await session.execute(
-            sa.select(GenerationQuota.recent)
-            .where(GenerationQuota.user_id == user_id)
-            .with_for_update()
+            stmt.on_conflict_do_update(
+                index_elements=["user_id"], set_={"user_id": stmt.excluded.user_id}
+            ).returning(GenerationQuota.recent, sa.func.clock_timestamp())
         )
-    ).scalar_one()
-    # The time once the lock is held (not the transaction's start): one clock, the database's.
-    now = (await session.execute(sa.select(sa.func.clock_timestamp()))).scalar_one()
+    ).one()
+    recent, now = row
     return UserQuota(now=now, recent=list(recent or []))
 
 
