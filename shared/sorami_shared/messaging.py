@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aio_pika
@@ -37,7 +38,7 @@ from aio_pika.abc import (
 
 from .events import Envelope, UnparseableEvent, parse_event
 from .logging import get_logger, job_context
-from .topology import QueueSpec, declare_queue, declare_topology
+from .topology import QueueSpec, StreamSpec, declare_queue, declare_stream, declare_topology
 
 log = get_logger(__name__)
 
@@ -213,33 +214,38 @@ class EventBus:
 
     async def subscribe(
         self,
-        routing_keys: tuple[str, ...],
+        stream: StreamSpec,
         handler: Callable[[Envelope[Any]], Awaitable[None]],
+        *,
+        replay_s: float,
     ) -> AbstractQueue:
-        """Broadcast: an exclusive, auto-delete, server-named queue of THIS process bound to
-        ``routing_keys``, so every replica hears every message (e.g. cancel signals). The
-        robust connection re-declares it after a reconnect. Messages are signals, not work:
-        auto-acknowledged; an unparseable one or a failing handler is logged, never retried."""
+        """Broadcast: read ``stream`` from ``replay_s`` seconds back, then live. A stream is
+        non-destructive, so every replica hears every message, and one that starts late
+        still hears what was said before it started (within the stream's retention). The
+        robust connection re-subscribes after a reconnect (from the same offset: handlers
+        must be idempotent). Messages are signals, not work: an unparseable one or a failing
+        handler is logged and acknowledged, never retried."""
         if self._connection is None:
             raise RuntimeError("connect() first")
         channel = await self._connection.channel()
-        exchange = await declare_topology(channel)
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        for key in routing_keys:
-            await queue.bind(exchange, routing_key=key)
+        await channel.set_qos(prefetch_count=100)  # streams require a prefetch
+        await declare_topology(channel)
+        queue = await declare_stream(channel, stream)
+        since = datetime.now(UTC) - timedelta(seconds=replay_s)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             try:
                 envelope = parse_event(message.body)
             except UnparseableEvent as exc:
                 log.error("unparseable broadcast ignored", reason=str(exc), queue=queue.name)
-                return
-            try:
-                await handler(envelope)
-            except Exception:  # noqa: BLE001 - a signal handler must not kill the consumer
-                log.exception("broadcast handler failed", event_type=envelope.type)
+            else:
+                try:
+                    await handler(envelope)
+                except Exception:  # noqa: BLE001 - a signal handler must not kill the consumer
+                    log.exception("broadcast handler failed", event_type=envelope.type)
+            await _settle(message.ack())
 
-        await queue.consume(on_message, no_ack=True)
+        await queue.consume(on_message, arguments={"x-stream-offset": since})
         return queue
 
     async def stop_consuming(self) -> None:

@@ -56,9 +56,33 @@ GATEWAY_PROJECTION = QueueSpec(
         "notification.created",
     ),
 )
-# Every generator replica binds its own exclusive, auto-delete queue to this key (see
-# ``EventBus.subscribe``): a cancel must reach the replica running the job, whichever it is.
 CANCEL_ROUTING_KEY = "generation.cancel_requested"
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A RabbitMQ stream: a retained, non-destructive log. Every consumer reads every message
+    from the offset it asks for, so a replica that starts late can replay what it missed."""
+
+    name: str
+    routing_keys: tuple[str, ...]
+    max_age: str = "1h"
+
+    @property
+    def arguments(self) -> dict[str, object]:
+        return {
+            "x-queue-type": "stream",
+            "x-max-age": self.max_age,
+            # Retention drops whole segments: keep them small so max-age really applies.
+            "x-stream-max-segment-size-bytes": 1_000_000,
+            "x-max-length-bytes": 100_000_000,
+        }
+
+
+# Cancel signals: every generator replica reads this stream (see ``EventBus.subscribe``), from
+# ``max_age`` back at start, so a cancel reaches the replica running the job — and a replica
+# that starts after the cancel still knows it before it picks the job up.
+GENERATOR_CANCELS = StreamSpec("generator.cancels", (CANCEL_ROUTING_KEY,))
 NOTIFIER_OUTCOMES = QueueSpec("notifier.outcomes", ("generation.completed", "generation.failed"))
 
 ALL_QUEUES: tuple[QueueSpec, ...] = (GENERATOR_REQUESTS, GATEWAY_PROJECTION, NOTIFIER_OUTCOMES)
@@ -83,9 +107,18 @@ async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQu
     return queue
 
 
+async def declare_stream(channel: AbstractChannel, spec: StreamSpec) -> AbstractQueue:
+    exchange = await declare_exchange(channel)
+    stream = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
+    for key in spec.routing_keys:
+        await stream.bind(exchange, routing_key=key)
+    return stream
+
+
 async def declare_topology(channel: AbstractChannel) -> AbstractExchange:
-    """Declare the exchange and every consumer's queue; returns the events exchange."""
+    """Declare the exchange, every consumer's queue and the streams; returns the exchange."""
     exchange = await declare_exchange(channel)
     for spec in ALL_QUEUES:
         await declare_queue(channel, spec)
+    await declare_stream(channel, GENERATOR_CANCELS)
     return exchange

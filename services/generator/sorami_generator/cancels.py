@@ -1,11 +1,13 @@
-"""Cancel signals heard by this replica (``generation.cancel_requested``, broadcast to every
-generator replica through its own exclusive queue, see ``EventBus.subscribe``).
+"""Cancel signals heard by this replica (``generation.cancel_requested``, read by every
+generator replica from the ``generator.cancels`` stream, see ``EventBus.subscribe``).
 
 - A job running here is stopped at its next denoising step (its :class:`Aborter` is told).
 - Every signal is remembered for ``cancel_memory_s`` (bounded to ``cancel_memory_max``
   entries), so a job cancelled while still queued is skipped when this replica picks it up:
-  it never runs. A replica started after the signal does not know it; the gateway's projection
-  then ignores what that job reports and deletes the files it wrote.
+  it never runs. A replica that starts after the signal replays the stream from
+  ``cancel_memory_s`` back before it takes work, so it knows too. (Should a job still slip
+  through, e.g. a cancel older than the stream's retention, the gateway's projection ignores
+  what that job reports and deletes the files it wrote.)
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import time
 from sorami_shared.logging import get_logger
 from sorami_shared.messaging import EventBus
 from sorami_shared.storage import Storage, StorageError, make_storage
-from sorami_shared.topology import CANCEL_ROUTING_KEY, GENERATOR_REQUESTS
+from sorami_shared.topology import GENERATOR_CANCELS, GENERATOR_REQUESTS
 
 from .cancels import CancelRegistry
 from .devices import describe, resolve_placement
@@ -78,8 +78,8 @@ async def run_worker(
     )
     processor = JobProcessor(settings, bus.publish, storage, pipelines, cancels=cancels)
     try:
-        # this replica's own queue: every replica hears every cancel
-        await bus.subscribe((CANCEL_ROUTING_KEY,), cancels.on_event)
+        # every replica reads every cancel, including those said before it started
+        await bus.subscribe(GENERATOR_CANCELS, cancels.on_event, replay_s=settings.cancel_memory_s)
         await bus.consume(GENERATOR_REQUESTS, processor.handle, prefetch=settings.prefetch)
         log.info("generator consuming", queue=GENERATOR_REQUESTS.name)
         await stop.wait()

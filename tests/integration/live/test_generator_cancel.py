@@ -82,3 +82,25 @@ async def test_running_job_stops_within_two_steps_and_queued_job_never_runs(
         assert done[0]["data"]["stopped_after_step"] == 0
         assert tap.for_job(queued.data.job_id) == []  # not even a progress 0
         assert not (media / "image" / str(queued.data.job_id)).exists()
+
+
+async def test_replica_started_after_the_cancel_still_never_runs_the_job(
+    settings_for, tap, client_bus, amqp_url
+):
+    """The cancel is said while no generator runs (the job waits in the queue); the replica
+    that starts afterwards replays the cancel stream before the job reaches it."""
+    settings = settings_for()
+    queued = request(num_inference_steps=2)
+    await client_bus.publish(cancel_event(queued.data.job_id))
+    await client_bus.publish(queued)
+    async with observe(amqp_url, "generation.cancelled") as cancelled, running_worker(settings):
+        done = await _wait(
+            lambda: [
+                m for m in cancelled.bodies() if m["data"]["job_id"] == str(queued.data.job_id)
+            ],
+            60,
+            "generation.cancelled of the job cancelled before the replica started",
+        )
+    assert done[0]["data"]["stopped_after_step"] == 0
+    assert tap.for_job(queued.data.job_id, "generation.completed") == []
+    assert not (settings.storage_local_dir / "image" / str(queued.data.job_id)).exists()
