@@ -15,15 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
 from sorami_shared.logging import get_logger
 from sorami_shared.storage import Storage
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import user_events
 from .db import SessionFactory
-from .models import StorageDeletion
+from .models import OutboxMessage, ProcessedEvent, StorageDeletion
 from .settings import GatewaySettings
 from .storage_deletions import NOTIFY_CHANNEL
 from .wakeups import listen_for_wakeups, wait_for_wake
@@ -128,7 +130,8 @@ class Janitor:
             )
 
     async def purge(self) -> None:
-        """Events beyond the SSE window; tombstones of long-done deletions."""
+        """Events beyond the SSE window; tombstones of long-done deletions; outbox rows
+        published long ago and old dedupe records (never an unpublished outbox row)."""
         s = self.settings
         async with self.sessions() as session, session.begin():
             events = await user_events.purge(session, s.events_retention_s)
@@ -138,8 +141,28 @@ class Janitor:
                     sa.delete(StorageDeletion).where(StorageDeletion.done_at < cutoff)
                 )
             ).rowcount
-        if events or tombstones:
-            log.info("janitor purged", events=events, tombstones=tombstones)
+            outbox = await _delete_batch(
+                session,
+                OutboxMessage,
+                (OutboxMessage.id,),
+                OutboxMessage.published_at,
+                s.outbox_retention_s,
+            )
+            processed = await _delete_batch(
+                session,
+                ProcessedEvent,
+                (ProcessedEvent.consumer, ProcessedEvent.event_id),
+                ProcessedEvent.processed_at,
+                s.processed_events_retention_s,
+            )
+        if events or tombstones or outbox or processed:
+            log.info(
+                "janitor purged",
+                events=events,
+                tombstones=tombstones,
+                outbox=outbox,
+                processed_events=processed,
+            )
 
     async def run(self) -> None:
         """Until ``stop`` is set; database errors are logged and retried."""
@@ -175,3 +198,18 @@ class Janitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
             log.info("janitor stopped")
+
+
+PURGE_BATCH = 5000
+
+
+async def _delete_batch(
+    session: AsyncSession, table: Any, key: tuple[Any, ...], stamp: Any, retention_s: float
+) -> int:
+    """Delete up to :data:`PURGE_BATCH` rows whose ``stamp`` is older than the window (a NULL
+    stamp — an unpublished outbox row — never is); bounded so one purge stays a short
+    transaction, the next interval takes the rest."""
+    cutoff = sa.func.now() - timedelta(seconds=retention_s)
+    oldest = sa.select(*key).where(stamp < cutoff).limit(PURGE_BATCH)
+    doomed = sa.tuple_(*key).in_(oldest)
+    return (await session.execute(sa.delete(table).where(doomed))).rowcount or 0

@@ -161,6 +161,15 @@ class GatewaySettings(ServiceSettings, StorageSettings):
     deletion_retry_backoff_max_s: float = Field(default=300.0, gt=0)
     deletion_max_attempts: int = Field(default=200, ge=1)
     deletion_tombstone_retention_s: float = Field(default=30 * 24 * 3600, gt=0)
+    outbox_retention_s: float = Field(
+        default=7 * 24 * 3600, gt=0, description="published outbox rows are kept this long"
+    )
+    processed_events_retention_s: float = Field(
+        default=7 * 24 * 3600,
+        gt=0,
+        description="dedupe records; a redelivery older than this is still harmless "
+        "(unique file rows, first terminal status wins), only no longer short-circuited",
+    )
 
     # --- readiness ---
     readiness_broker_cache_s: float = 5.0
