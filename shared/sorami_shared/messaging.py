@@ -159,23 +159,29 @@ class EventBus:
 
     async def connect(self, *, retry_for: float | None = None) -> None:
         """Connect and declare the topology. With ``retry_for``, keep trying that long
-        (seconds; ``float('inf')`` forever) while the broker is unreachable."""
+        (seconds; ``float('inf')`` forever) while the broker is unreachable — or reachable but
+        not ready: right after a restart, a queue or stream whose replica is still recovering
+        refuses declarations for a moment (``NOT_FOUND - home node ... is down``)."""
         delay, waited = 0.5, 0.0
         while True:
+            connection: AbstractRobustConnection | None = None
             try:
-                self._connection = await aio_pika.connect_robust(self.url, timeout=10)
-                break
-            except (TimeoutError, OSError, aiormq.exceptions.AMQPConnectionError) as exc:
+                connection = await aio_pika.connect_robust(self.url, timeout=10)
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                exchange = await declare_topology(channel)
+            except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.close()
                 if retry_for is None or waited >= retry_for:
                     raise
-                log.warning("broker unreachable, retrying", error=str(exc), in_s=delay)
+                log.warning("broker unreachable or not ready, retrying", error=str(exc), in_s=delay)
                 await asyncio.sleep(delay)
                 waited += delay
                 delay = min(delay * 2, 5.0)
-        self._channel = await self._connection.channel(
-            publisher_confirms=True, on_return_raises=True
-        )
-        self._exchange = await declare_topology(self._channel)
+            else:
+                self._connection, self._channel, self._exchange = connection, channel, exchange
+                return
 
     async def publish(self, envelope: Envelope[Any], *, timeout: float | None = None) -> None:
         if self._exchange is None:

@@ -4,6 +4,7 @@ import asyncio
 import uuid
 
 import aio_pika
+import aiormq
 import pytest
 from sorami_shared.events import GenerationProgress, Kind, new_event, parse_event
 from sorami_shared.messaging import EventBus, PublishFailed, Reject
@@ -259,3 +260,30 @@ async def test_broadcast_stream_reaches_every_subscriber_and_replays_for_late_on
     )
     for replica in (replica_a, replica_b, replica_c):
         await replica.close()
+
+
+async def test_connect_retries_while_the_broker_is_up_but_not_ready(amqp_url, monkeypatch):
+    """Right after a broker restart a recovering queue refuses declarations for a moment
+    (NOT_FOUND - home node ... is down): a service that retries must not die of it."""
+    import sorami_shared.messaging as messaging
+
+    real = messaging.declare_topology
+    refusals = []
+
+    async def recovering(channel):
+        if len(refusals) < 2:
+            refusals.append(1)
+            raise aiormq.exceptions.ChannelNotFoundEntity("home node is down or inaccessible")
+        return await real(channel)
+
+    monkeypatch.setattr(messaging, "declare_topology", recovering)
+    impatient = EventBus(amqp_url, source="test")
+    with pytest.raises(aiormq.exceptions.ChannelNotFoundEntity):
+        await impatient.connect()
+    assert not impatient.connected
+
+    patient = EventBus(amqp_url, source="test")
+    await patient.connect(retry_for=30)
+    assert len(refusals) == 2 and patient.connected
+    await patient.publish(progress_event())  # really usable
+    await patient.close()
