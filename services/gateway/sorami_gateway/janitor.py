@@ -13,7 +13,6 @@ retries). Woken by ``NOTIFY`` when an order is scheduled, with a poll as fallbac
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +27,7 @@ from .db import SessionFactory
 from .models import OutboxMessage, ProcessedEvent, StorageDeletion
 from .settings import GatewaySettings
 from .storage_deletions import NOTIFY_CHANNEL
-from .wakeups import listen_for_wakeups, wait_for_wake
+from .wakeups import listening, wait_for_wake
 
 log = get_logger(__name__)
 
@@ -166,37 +165,35 @@ class Janitor:
 
     async def run(self) -> None:
         """Until ``stop`` is set; database errors are logged and retried."""
-        listener = asyncio.create_task(
-            listen_for_wakeups(
-                self.settings.database_url,
-                NOTIFY_CHANNEL,
-                wake=self._wake,
-                stop=self.stop,
-                log=log,
-                failed="janitor LISTEN failed; polling",
-                lost="janitor LISTEN connection lost",
-            ),
+        wakeups = listening(
+            self.settings.database_url,
+            NOTIFY_CHANNEL,
+            wake=self._wake,
+            stop=self.stop,
+            log=log,
+            failed="janitor LISTEN failed; polling",
+            lost="janitor LISTEN connection lost",
             name="janitor-listen",
         )
         loop = asyncio.get_running_loop()
         next_purge = loop.time()
-        log.info("janitor running")
         try:
-            while not self.stop.is_set():
-                self._wake.clear()
-                try:
-                    while await self.delete_due() > 0:
-                        pass
-                    if loop.time() >= next_purge:
-                        await self.purge()
-                        next_purge = loop.time() + self.settings.janitor_interval_s
-                except (OSError, sa.exc.DBAPIError, asyncpg.PostgresError) as exc:
-                    log.warning("janitor: database unavailable", error=repr(exc))
-                await wait_for_wake(self._wake, self.stop, self.settings.deletion_poll_interval_s)
+            async with wakeups:
+                log.info("janitor running")
+                while not self.stop.is_set():
+                    self._wake.clear()
+                    try:
+                        while await self.delete_due() > 0:
+                            pass
+                        if loop.time() >= next_purge:
+                            await self.purge()
+                            next_purge = loop.time() + self.settings.janitor_interval_s
+                    except (OSError, sa.exc.DBAPIError, asyncpg.PostgresError) as exc:
+                        log.warning("janitor: database unavailable", error=repr(exc))
+                    await wait_for_wake(
+                        self._wake, self.stop, self.settings.deletion_poll_interval_s
+                    )
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
             log.info("janitor stopped")
 
 

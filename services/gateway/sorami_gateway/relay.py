@@ -29,7 +29,7 @@ from .db import SessionFactory
 from .models import OutboxMessage
 from .outbox import NOTIFY_CHANNEL
 from .settings import GatewaySettings
-from .wakeups import listen_for_wakeups, wait_for_wake, wait_set
+from .wakeups import listening, wait_for_wake, wait_set
 
 log = get_logger(__name__)
 
@@ -114,42 +114,38 @@ class OutboxRelay:
     async def run(self) -> None:
         """Until ``stop`` is set."""
         # A LISTEN connection; on every (re)connect it wakes the loop once to catch up.
-        listener = asyncio.create_task(
-            listen_for_wakeups(
-                self.settings.database_url,
-                NOTIFY_CHANNEL,
-                wake=self._wake,
-                stop=self.stop,
-                log=log,
-                failed="outbox LISTEN connection failed; polling",
-                lost="outbox LISTEN connection lost",
-            ),
+        wakeups = listening(
+            self.settings.database_url,
+            NOTIFY_CHANNEL,
+            wake=self._wake,
+            stop=self.stop,
+            log=log,
+            failed="outbox LISTEN connection failed; polling",
+            lost="outbox LISTEN connection lost",
             name="outbox-listen",
         )
         try:
-            if not await self._connect():
-                return
-            log.info("outbox relay running")
-            backoff = 0.0
-            while not self.stop.is_set():
-                self._wake.clear()  # before the query: a NOTIFY during it is not lost
-                try:
-                    result = await self.publish_batch()
-                except (OSError, sa.exc.DBAPIError, asyncpg.PostgresError) as exc:
-                    log.warning("outbox database unavailable", error=repr(exc))
-                    result = BatchResult(0, 0, failed=True)
-                if result.failed:
-                    backoff = min(self.settings.relay_max_backoff_s, max(0.2, backoff * 2))
-                    await wait_set(self.stop, backoff)
-                    continue
+            async with wakeups:
+                if not await self._connect():
+                    return
+                log.info("outbox relay running")
                 backoff = 0.0
-                if result.claimed >= self.settings.relay_batch_size:
-                    continue  # probably more waiting
-                await wait_for_wake(self._wake, self.stop, self.settings.relay_poll_interval_s)
+                while not self.stop.is_set():
+                    self._wake.clear()  # before the query: a NOTIFY during it is not lost
+                    try:
+                        result = await self.publish_batch()
+                    except (OSError, sa.exc.DBAPIError, asyncpg.PostgresError) as exc:
+                        log.warning("outbox database unavailable", error=repr(exc))
+                        result = BatchResult(0, 0, failed=True)
+                    if result.failed:
+                        backoff = min(self.settings.relay_max_backoff_s, max(0.2, backoff * 2))
+                        await wait_set(self.stop, backoff)
+                        continue
+                    backoff = 0.0
+                    if result.claimed >= self.settings.relay_batch_size:
+                        continue  # probably more waiting
+                    await wait_for_wake(self._wake, self.stop, self.settings.relay_poll_interval_s)
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
             log.info("outbox relay stopped")
 
     async def _connect(self) -> bool:

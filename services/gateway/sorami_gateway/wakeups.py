@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -60,3 +61,30 @@ async def listen_for_wakeups(
         finally:
             with contextlib.suppress(Exception):
                 await connection.close(timeout=2)
+
+
+@contextlib.asynccontextmanager
+async def listening(
+    database_url: str,
+    channel: str,
+    *,
+    wake: asyncio.Event,
+    stop: asyncio.Event,
+    log: Any,
+    failed: str,
+    lost: str,
+    name: str,
+) -> AsyncIterator[None]:
+    """:func:`listen_for_wakeups` in a background task for the duration of the block."""
+    listener = asyncio.create_task(
+        listen_for_wakeups(
+            database_url, channel, wake=wake, stop=stop, log=log, failed=failed, lost=lost
+        ),
+        name=name,
+    )
+    try:
+        yield
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
