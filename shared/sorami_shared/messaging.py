@@ -235,7 +235,6 @@ class EventBus:
             raise RuntimeError("connect() first")
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=100)  # streams require a prefetch
-        await declare_topology(channel)
         queue = await declare_stream(channel, stream)
         since = datetime.now(UTC) - timedelta(seconds=replay_s)
 
