@@ -83,7 +83,7 @@ def development_token(user_id: str, ttl_s: int | None = None) -> str:
     """What ``sorami token USER`` prints (the demo uses the same function)."""
     from pydantic import ValidationError
 
-    from .auth import DevelopmentTokensRefused, issue_development_token
+    from .infra.auth import DevelopmentTokensRefused, issue_development_token
     from .settings import GatewaySettings
 
     load_local_env()

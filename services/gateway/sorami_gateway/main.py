@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 
 from sorami_shared.logging import configure_logging, get_logger
 from sorami_shared.messaging import EventBus
-from sorami_shared.topology import GATEWAY_PROJECTION
 
 from .settings import GatewaySettings
 
@@ -34,7 +33,7 @@ def _run_until_signalled(body: Callable[[asyncio.Event], Awaitable[None]]) -> No
 def run_api(settings: GatewaySettings, host: str, port: int) -> None:
     import uvicorn
 
-    from .api.app import create_app
+    from .app import close_event_streams, create_app
 
     app = create_app(settings)
     config = uvicorn.Config(
@@ -51,13 +50,12 @@ def run_api(settings: GatewaySettings, host: str, port: int) -> None:
     # ends with exit status 0 (access logs are our middleware's).
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
+
     class _Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: object) -> None:
             # uvicorn waits for open responses before shutting down; server-sent event
             # streams never end on their own, so end them (clients resume with Last-Event-ID).
-            hub = getattr(app.state, "event_hub", None)
-            if hub is not None:
-                asyncio.get_event_loop().call_soon_threadsafe(hub.close)
+            asyncio.get_event_loop().call_soon_threadsafe(close_event_streams, app)
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
     _Server(config).run()
@@ -66,9 +64,9 @@ def run_api(settings: GatewaySettings, host: str, port: int) -> None:
 async def run_relay(settings: GatewaySettings, stop: asyncio.Event) -> None:
     from sorami_shared.storage import make_storage
 
-    from .db import create_engine, create_session_factory
-    from .janitor import Janitor
-    from .relay import OutboxRelay
+    from .infra.db import create_engine, create_session_factory
+    from .workers.janitor import Janitor
+    from .workers.relay import OutboxRelay
 
     engine = create_engine(settings, pool_size=3, max_overflow=2)
     bus = EventBus(settings.amqp_url, source=SOURCE)
@@ -93,39 +91,24 @@ async def run_relay(settings: GatewaySettings, stop: asyncio.Event) -> None:
 
 
 async def run_projector(settings: GatewaySettings, stop: asyncio.Event) -> None:
-    from .db import create_engine, create_session_factory
-    from .projector import Projector
+    from .infra.db import create_engine, create_session_factory
+    from .workers.projector import Projector, serve
 
     engine = create_engine(settings, pool_size=5, max_overflow=5)
     bus = EventBus(settings.amqp_url, source=SOURCE)
+    projector = Projector(
+        create_session_factory(engine), db_outage_s=settings.projector_db_outage_s
+    )
     try:
-        connect = asyncio.create_task(bus.connect(retry_for=float("inf")))
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({connect, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if not connect.done():
-            connect.cancel()
-            return
-        stopping.cancel()
-        connect.result()
-        await bus.consume(
-            GATEWAY_PROJECTION,
-            Projector(
-                create_session_factory(engine), db_outage_s=settings.projector_db_outage_s
-            ).handle,
-        )
-        log.info("projector running", queue=GATEWAY_PROJECTION.name)
-        await stop.wait()
-        log.info("projector stopping")
-        await bus.stop_consuming()
-        await bus.drain(timeout=10)
+        await serve(projector, bus, stop)
     finally:
         await bus.close()
         await engine.dispose()
 
 
 async def run_watchdog(settings: GatewaySettings, stop: asyncio.Event) -> None:
-    from .db import create_engine, create_session_factory
-    from .watchdog import Watchdog
+    from .infra.db import create_engine, create_session_factory
+    from .workers.watchdog import Watchdog
 
     engine = create_engine(settings, pool_size=1, max_overflow=1)
     try:
@@ -137,7 +120,7 @@ async def run_watchdog(settings: GatewaySettings, stop: asyncio.Event) -> None:
 def run_migrate(settings: GatewaySettings) -> None:
     import logging
 
-    from .migrate import upgrade
+    from .infra.migrate import upgrade
 
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     upgrade(settings.database_url)

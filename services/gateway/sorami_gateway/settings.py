@@ -1,7 +1,7 @@
 """Gateway settings (env prefix ``SORAMI_GATEWAY_``).
 
 The request limits live here so that operators can tune them without a release; the request
-models of :mod:`sorami_gateway.generation_requests` are built from them.
+models of :mod:`sorami_gateway.generations.requests` are built from them.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class GatewaySettings(ServiceSettings, StorageSettings):
     # --- projector ---
     projector_db_outage_s: float = 300.0
 
-    # --- watchdog (jobs that stopped making progress; see watchdog.py) ---
+    # --- watchdog (jobs that stopped making progress; see generations/stalled.py) ---
     watchdog_interval_s: float = Field(default=30.0, gt=0)
     # PROCESSING without any progress for this long: the worker is presumed lost. Keep it
     # well above the slowest model step (progress is reported per denoising step).
@@ -142,7 +142,7 @@ class GatewaySettings(ServiceSettings, StorageSettings):
     watchdog_max_requeues: int = Field(default=2, ge=0)
     watchdog_batch_size: int = Field(default=100, ge=1)
 
-    # --- live events (GET /api/events), cancel, delete; see user_events.py, janitor.py ---
+    # --- live events (GET /api/events), cancel, delete; see events/log.py, workers/janitor.py ---
     events_retention_s: float = Field(default=24 * 3600, gt=0, description="SSE resume window")
     events_heartbeat_s: float = Field(default=15.0, gt=0, description="comment line interval")
     events_poll_interval_s: float = Field(default=5.0, gt=0, description="if NOTIFY is missed")

@@ -16,11 +16,11 @@ import aio_pika
 import httpx
 import jwt
 import pytest
-from sorami_gateway.api.app import create_app
-from sorami_gateway.db import create_engine, create_session_factory
-from sorami_gateway.migrate import upgrade
-from sorami_gateway.relay import OutboxRelay
+from sorami_gateway.app import create_app
+from sorami_gateway.infra.db import create_engine, create_session_factory
+from sorami_gateway.infra.migrate import upgrade
 from sorami_gateway.settings import GatewaySettings
+from sorami_gateway.workers.relay import OutboxRelay
 from sorami_shared.messaging import EventBus
 from sorami_shared.topology import EXCHANGE, declare_exchange
 from sqlalchemy.ext.asyncio import AsyncEngine

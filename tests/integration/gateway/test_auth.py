@@ -16,7 +16,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sorami_gateway.auth import DevelopmentTokensRefused, issue_development_token
+from sorami_gateway.infra.auth import DevelopmentTokensRefused, issue_development_token
 from sorami_gateway.settings import DEVELOPMENT_JWT_SECRET, GatewaySettings
 
 from .conftest import SMALL_IMAGE, TEST_JWT_SECRET, make_token, running_client

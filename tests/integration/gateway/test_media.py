@@ -7,8 +7,8 @@ import uuid
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
-from sorami_gateway.projector import Projector
-from sorami_gateway.signing import sign
+from sorami_gateway.media.signing import sign
+from sorami_gateway.workers.projector import Projector
 from sorami_shared.events import Kind
 from sorami_shared.messaging import Delivery
 from sorami_shared.storage import make_storage

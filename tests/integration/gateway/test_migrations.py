@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sorami_gateway.models import metadata
+from sorami_gateway.tables import metadata
 
 
 async def test_migrated_schema_matches_the_models(engine):

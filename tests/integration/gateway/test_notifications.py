@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sorami_gateway.projector import Projector
+from sorami_gateway.workers.projector import Projector
 from sorami_shared.events import Outcome
 from sorami_shared.messaging import Delivery
 

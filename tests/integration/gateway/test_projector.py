@@ -9,9 +9,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import pytest
-from sorami_gateway.db import create_engine, create_session_factory
-from sorami_gateway.models import Status
-from sorami_gateway.projector import Projector
+from sorami_gateway.generations.tables import Status
+from sorami_gateway.infra.db import create_engine, create_session_factory
+from sorami_gateway.workers.projector import Projector
 from sorami_shared.events import Kind, Outcome
 from sorami_shared.messaging import Delivery, EventBus, Reject
 from sorami_shared.topology import GATEWAY_PROJECTION

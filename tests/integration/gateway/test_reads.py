@@ -6,7 +6,7 @@ import uuid
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from sorami_gateway.projector import Projector
+from sorami_gateway.workers.projector import Projector
 from sorami_shared.events import Kind
 from sorami_shared.messaging import Delivery
 

@@ -6,9 +6,9 @@ import asyncio
 import json
 from urllib.parse import urlsplit, urlunsplit
 
-from sorami_gateway.db import create_engine, create_session_factory
-from sorami_gateway.generation_requests import build_request_models
-from sorami_gateway.services.generations import create_generation
+from sorami_gateway.generations.requests import build_request_models
+from sorami_gateway.generations.service import create_generation
+from sorami_gateway.infra.db import create_engine, create_session_factory
 from sorami_shared.events import Kind
 
 from tests.support.chaos_proxy import ChaosProxy

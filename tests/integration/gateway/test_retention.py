@@ -4,7 +4,7 @@ unpublished outbox row, however old."""
 import uuid
 
 import sqlalchemy as sa
-from sorami_gateway.janitor import Janitor
+from sorami_gateway.workers.janitor import Janitor
 from sorami_shared.storage import make_storage
 
 from .conftest import scalar

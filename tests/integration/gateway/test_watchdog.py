@@ -7,9 +7,10 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from sorami_gateway.models import Generation, OutboxMessage, Status
-from sorami_gateway.projector import Projector
-from sorami_gateway.watchdog import SweepResult, sweep
+from sorami_gateway.generations.stalled import SweepResult, sweep
+from sorami_gateway.generations.tables import Generation, Status
+from sorami_gateway.outbox.tables import OutboxMessage
+from sorami_gateway.workers.projector import Projector
 from sorami_shared.events import parse_event
 from sorami_shared.messaging import Delivery
 

@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import uvicorn
-from sorami_gateway.api.app import create_app
+from sorami_gateway.app import create_app
 from sorami_gateway.settings import GatewaySettings
 
 from tests.integration.gateway.conftest import (  # noqa: F401 - fixtures reused, not copied

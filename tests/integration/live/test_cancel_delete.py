@@ -8,8 +8,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sorami_gateway.janitor import Janitor
-from sorami_gateway.projector import Projector
+from sorami_gateway.workers.janitor import Janitor
+from sorami_gateway.workers.projector import Projector
 from sorami_shared.events import derived_id
 from sorami_shared.messaging import Delivery
 from sorami_shared.storage import make_storage

@@ -8,8 +8,8 @@ import uuid
 
 import httpx
 import pytest
-from sorami_gateway.janitor import Janitor
-from sorami_gateway.projector import Projector
+from sorami_gateway.workers.janitor import Janitor
+from sorami_gateway.workers.projector import Projector
 from sorami_shared.storage import make_storage
 
 from tests.integration.gateway.conftest import SMALL_IMAGE, auth, make_token

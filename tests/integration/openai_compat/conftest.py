@@ -12,9 +12,9 @@ from typing import Any
 import httpx2
 import openai
 import pytest
-from sorami_gateway.api.app import create_app
-from sorami_gateway.projector import project
+from sorami_gateway.app import create_app
 from sorami_gateway.settings import GatewaySettings
+from sorami_gateway.workers.projector import project
 from sorami_shared.events import Kind
 from sorami_shared.storage import make_storage
 

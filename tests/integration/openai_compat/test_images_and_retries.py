@@ -11,7 +11,7 @@ import httpx2
 import openai
 import pytest
 import sqlalchemy as sa
-from sorami_gateway.models import Generation
+from sorami_gateway.generations.tables import Generation
 from sorami_shared.events import Kind
 
 from tests.integration.gateway.conftest import eventually, make_token

@@ -8,8 +8,8 @@ import uuid
 import httpx2
 import openai
 import pytest
-from sorami_gateway.models import Generation
-from sorami_gateway.projector import project
+from sorami_gateway.generations.tables import Generation
+from sorami_gateway.workers.projector import project
 from sorami_shared.events import Kind
 
 from tests.integration.gateway.conftest import make_token

@@ -26,7 +26,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sorami_gateway.api.app import create_app
+from sorami_gateway.app import create_app
 from sorami_gateway.settings import GatewaySettings
 
 from tests.integration.gateway.conftest import SMALL_IMAGE, auth

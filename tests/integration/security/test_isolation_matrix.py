@@ -19,8 +19,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
 from pydantic import BaseModel
-from sorami_gateway.api.app import create_app
-from sorami_gateway.projector import Projector
+from sorami_gateway.app import create_app
+from sorami_gateway.workers.projector import Projector
 from sorami_shared.events import Kind, Outcome
 from sorami_shared.messaging import Delivery
 from sorami_shared.storage import make_storage

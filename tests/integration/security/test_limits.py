@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import uuid
 
-from sorami_gateway.projector import Projector
+from sorami_gateway.workers.projector import Projector
 from sorami_shared.messaging import Delivery
 
 from tests.integration.gateway import projection_events as ev

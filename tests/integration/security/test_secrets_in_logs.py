@@ -12,7 +12,7 @@ import uuid
 from urllib.parse import parse_qs, urlparse
 
 import structlog
-from sorami_gateway.projector import Projector
+from sorami_gateway.workers.projector import Projector
 from sorami_shared.events import Kind
 from sorami_shared.logging import configure_logging, get_logger
 from sorami_shared.messaging import Delivery
@@ -99,7 +99,7 @@ async def _exercise(make_settings, database_url, amqp_url):
             )
             assert r.status_code == 422
             # signed media URLs: the signature must not be logged, valid or tampered
-            from sorami_gateway.db import create_engine, create_session_factory
+            from sorami_gateway.infra.db import create_engine, create_session_factory
 
             engine = create_engine(local, pool_size=1, max_overflow=0)
             try:

@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sorami_gateway.cursor import Cursor, InvalidCursor
+from sorami_gateway.infra.cursor import Cursor, InvalidCursor
 
 
 def test_round_trip():

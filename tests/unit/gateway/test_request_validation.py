@@ -6,7 +6,7 @@ import json
 
 import pytest
 from pydantic import ValidationError
-from sorami_gateway.generation_requests import MAX_SEED, build_request_models
+from sorami_gateway.generations.requests import MAX_SEED, build_request_models
 from sorami_gateway.settings import GatewaySettings
 from sorami_shared.events import Kind
 

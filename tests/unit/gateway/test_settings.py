@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from sorami_gateway.auth import DevelopmentTokensRefused, issue_development_token
+from sorami_gateway.infra.auth import DevelopmentTokensRefused, issue_development_token
 from sorami_gateway.settings import (
     DEVELOPMENT_JWT_SECRET,
     DEVELOPMENT_MEDIA_SECRET,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from sorami_gateway.signing import is_safe_key, sign, signed_media_url, verify
+from sorami_gateway.media.signing import is_safe_key, sign, signed_media_url, verify
 
 SECRET = b"unit-test-secret"
 KEY = "image/0d6f3a52-8f47-4d0b-9d1e-3f2a1c9b7e10/0.png"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import jwt
 import pytest
-from sorami_gateway import stream_tokens
-from sorami_gateway.auth import AuthError
+from sorami_gateway.events import stream_tokens
+from sorami_gateway.infra.auth import AuthError
 from sorami_gateway.settings import GatewaySettings
 
 

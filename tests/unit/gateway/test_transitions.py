@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from sorami_gateway.models import Status
-from sorami_gateway.transitions import State, on_completed, on_failed, on_progress
+from sorami_gateway.generations.tables import Status
+from sorami_gateway.generations.transitions import State, on_completed, on_failed, on_progress
 
 TERMINAL = [Status.COMPLETED, Status.FAILED, Status.CANCELLED]
 
@@ -45,7 +45,7 @@ def test_progress_clamped():
 
 
 def test_cancel_ends_unfinished_jobs_only_and_keeps_their_progress() -> None:
-    from sorami_gateway.transitions import on_cancelled
+    from sorami_gateway.generations.transitions import on_cancelled
 
     for status in (Status.PENDING, Status.PROCESSING):
         change = on_cancelled(State(status, 30))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
-from sorami_gateway.idempotency import request_fingerprint
-from sorami_gateway.rate_limits import LimitExceeded, in_window, rate_limit_wait_s
+from sorami_gateway.guards.idempotency import request_fingerprint
+from sorami_gateway.guards.limits import LimitExceeded, in_window, rate_limit_wait_s
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 

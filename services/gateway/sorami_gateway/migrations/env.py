@@ -1,5 +1,5 @@
 """Alembic environment: async engine (asyncpg); the URL comes from the caller
-(:func:`sorami_gateway.migrate.upgrade`) through ``config.attributes["database_url"]``."""
+(:func:`sorami_gateway.infra.migrate.upgrade`) through ``config.attributes["database_url"]``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from sorami_gateway.models import metadata
+from sorami_gateway.tables import metadata
 
 config = context.config
 target_metadata = metadata

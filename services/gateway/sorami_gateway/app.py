@@ -1,0 +1,95 @@
+"""The HTTP composition root: ``create_app(settings)`` mounts every feature's routes, and its
+lifespan builds every object with a connection and provides it to the routes that declare it
+(:class:`~sorami_gateway.web.deps.Component`). Nothing else builds or looks up shared objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sorami_shared.logging import get_logger
+
+from .events import routes as events_routes
+from .events.hub import EventHub
+from .generations import routes as generations_routes
+from .generations import routes_control
+from .generations.openapi import document_generate_bodies
+from .generations.requests import build_request_models, request_models_component
+from .guards.errors import install_guard_handlers
+from .infra.auth import Authenticator
+from .infra.db import create_engine, create_session_factory
+from .infra.readiness import Readiness
+from .media import routes as media_routes
+from .media.urls import MediaUrls, media_urls_component, open_storage, storage_component
+from .notifications import routes as notifications_routes
+from .openai import router as openai_router
+from .settings import GatewaySettings
+from .web import health
+from .web.deps import authenticator_component, sessions_component, settings_component
+from .web.errors import install_error_handlers
+from .web.middleware import RequestContextMiddleware
+
+log = get_logger(__name__)
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    request_models = build_request_models(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        authenticator = Authenticator(settings)
+        storage = open_storage(settings)
+        settings_component.provide(app, settings)
+        sessions_component.provide(app, create_session_factory(engine))
+        authenticator_component.provide(app, authenticator)
+        request_models_component.provide(app, request_models)
+        storage_component.provide(app, storage)
+        media_urls_component.provide(app, MediaUrls(settings, storage))
+        health.readiness_component.provide(
+            app,
+            Readiness(engine, settings.amqp_url, broker_cache_s=settings.readiness_broker_cache_s),
+        )
+        log.info("gateway api started", environment=settings.environment.value)
+        hub: EventHub | None = None
+        try:
+            hub = EventHub(settings.database_url)
+            events_routes.hub_component.provide(app, hub)
+            hub.start()
+            yield
+        finally:
+            if hub is not None:
+                await hub.aclose()
+            await authenticator.close()
+            if storage is not None:
+                await storage.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Sorami gateway",
+        version="0.1.0",
+        description="Generate images and videos from a prompt; follow them; get the files.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+    install_guard_handlers(app)
+    app.include_router(health.router)
+    app.include_router(notifications_routes.router)
+    app.include_router(generations_routes.router)
+    app.include_router(routes_control.router)  # cancel, delete
+    app.include_router(events_routes.router)  # server-sent events
+    app.include_router(media_routes.router)
+    app.include_router(openai_router)  # /v1: the OpenAI-compatible facade
+    document_generate_bodies(app, request_models)
+    return app
+
+
+def close_event_streams(app: FastAPI) -> None:
+    """End every open event stream (they never end on their own; clients resume)."""
+    hub: EventHub | None = getattr(app.state, events_routes.hub_component.name, None)
+    if hub is not None:
+        hub.close()

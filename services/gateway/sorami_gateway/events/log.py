@@ -1,0 +1,122 @@
+"""The durable per-user event log behind ``GET /api/events``.
+
+Every effect a user may watch (a generation's status, progress, outcome, deletion; a new
+notification) appends one row IN THE TRANSACTION OF THE EFFECT, so the log and the tables never
+disagree, and a client resuming with ``Last-Event-ID`` after a gateway restart finds every
+event it missed (for ``events_retention_s``).
+
+Ordering: ``id`` (the SSE id) comes from an identity column, and the append first takes a
+transaction-scoped advisory lock per user. Two transactions of the same user therefore get
+their ids in commit order: a reader that has seen id N never sees a smaller id of that user
+appear later (the classic gap of sequences under concurrent commits). Callers append as the
+LAST statement of their transaction (after their row locks), so the lock order is always
+rows → user lock and cannot deadlock.
+
+Wake-up: ``pg_notify(channel, user_id)``, transactional like the row, wakes the streams of that
+user on every gateway replica (:mod:`sorami_gateway.events.hub`); streams also poll.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .tables import UserEvent, UserEventLogState
+
+NOTIFY_CHANNEL = "sorami_gateway_user_events"
+
+# Event types (the SSE ``event:`` field).
+STATUS = "generation.status"
+PROGRESS = "generation.progress"
+COMPLETED = "generation.completed"
+FAILED = "generation.failed"
+CANCELLED = "generation.cancelled"
+DELETED = "generation.deleted"
+NOTIFICATION = "notification.created"
+
+
+async def take_user_log_lock(session: AsyncSession, user_id: str) -> None:
+    """The transaction-scoped advisory lock that orders one user's appends (see above)."""
+    await session.execute(
+        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(user_id, 7)))
+    )
+
+
+async def append(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    type: str,
+    data: dict[str, Any],
+    job_id: uuid.UUID | None = None,
+) -> None:
+    """Append one event in the caller's transaction (call it last, see the module doc)."""
+    await take_user_log_lock(session, user_id)
+    await session.execute(
+        sa.insert(UserEvent).values(user_id=user_id, type=type, job_id=job_id, data=data)
+    )
+    await session.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, user_id)))
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    id: int
+    type: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+async def head(session: AsyncSession, user_id: str) -> int:
+    """Where a new stream of ``user_id`` starts: after every event committed so far. Taking
+    the user's lock first waits out an append of this user still in flight, whose id could be
+    below the global maximum."""
+    async with session.begin():
+        await take_user_log_lock(session, user_id)
+        return int(
+            (
+                await session.execute(sa.select(sa.func.coalesce(sa.func.max(UserEvent.id), 0)))
+            ).scalar_one()
+        )
+
+
+async def after(session: AsyncSession, user_id: str, last_id: int, limit: int) -> list[LoggedEvent]:
+    rows = (
+        await session.execute(
+            sa.select(UserEvent.id, UserEvent.type, UserEvent.data, UserEvent.created_at)
+            .where(UserEvent.user_id == user_id, UserEvent.id > last_id)
+            .order_by(UserEvent.id)
+            .limit(limit)
+        )
+    ).all()
+    return [LoggedEvent(int(r.id), r.type, r.data, r.created_at) for r in rows]
+
+
+async def purged_through(session: AsyncSession) -> int:
+    value = (await session.execute(sa.select(UserEventLogState.purged_through))).scalar()
+    return int(value or 0)
+
+
+async def purge(session: AsyncSession, retention_s: float) -> int:
+    """Delete events older than the window (caller's transaction); returns how many."""
+    cutoff = sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, retention_s)
+    deleted = (
+        (
+            await session.execute(
+                sa.delete(UserEvent).where(UserEvent.created_at < cutoff).returning(UserEvent.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if deleted:
+        await session.execute(
+            sa.update(UserEventLogState).values(
+                purged_through=sa.func.greatest(UserEventLogState.purged_through, max(deleted))
+            )
+        )
+    return len(deleted)

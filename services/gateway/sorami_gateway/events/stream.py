@@ -1,0 +1,85 @@
+"""The frames of ``GET /api/events`` (see :mod:`sorami_gateway.events.routes`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sorami_shared.logging import get_logger
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from ..infra.db import SessionFactory
+from ..settings import GatewaySettings
+from . import log as user_events
+from .hub import EventHub
+
+log = get_logger(__name__)
+
+
+def _frame(event_id: int | None, event: str, data: dict[str, Any]) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
+
+
+async def stream_events(
+    s: GatewaySettings,
+    sessions: SessionFactory,
+    hub: EventHub,
+    user_id: str,
+    cursor: int,
+    missed: bool,
+) -> AsyncIterator[str]:
+    """The frames of one stream: ``retry``, maybe ``resync``, ``ready``, then the log's
+    events after ``cursor`` as they are committed, with heartbeats, until the hub closes or
+    ``events_max_stream_s`` has passed."""
+    loop = asyncio.get_running_loop()
+    opened = loop.time()
+    sent = 0
+    yield f"retry: {s.events_retry_ms}\n\n"
+    if missed:
+        yield _frame(None, "resync", {"reason": "events before this point were purged"})
+    yield _frame(None, "ready", {"last_event_id": cursor})
+    last_write = loop.time()
+    try:
+        with hub.subscription(user_id) as wake:
+            while not hub.closing.is_set() and loop.time() - opened < s.events_max_stream_s:
+                wake.clear()  # before the query: a NOTIFY during it is not lost
+                try:
+                    async with sessions() as session:
+                        batch = await user_events.after(
+                            session, user_id, cursor, s.events_batch_size
+                        )
+                except (OSError, OperationalError, InterfaceError, DBAPIError) as exc:
+                    log.warning("event stream ends: database unavailable", error=repr(exc))
+                    return  # the client reconnects with Last-Event-ID
+                for item in batch:
+                    data = {**item.data, "logged_at": item.created_at.isoformat()}
+                    yield _frame(item.id, item.type, data)
+                    cursor = item.id
+                    sent += 1
+                if batch:
+                    last_write = loop.time()
+                if len(batch) >= s.events_batch_size:
+                    continue
+                now = loop.time()
+                wait_s = min(
+                    s.events_poll_interval_s,
+                    max(0.0, last_write + s.events_heartbeat_s - now),
+                    max(0.0, opened + s.events_max_stream_s - now),
+                )
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait_s):
+                        await wake.wait()
+                if loop.time() - last_write >= s.events_heartbeat_s:
+                    yield ": heartbeat\n\n"
+                    last_write = loop.time()
+    finally:
+        log.info(
+            "event stream closed",
+            user_id=user_id,
+            events=sent,
+            open_s=round(loop.time() - opened, 1),
+        )

@@ -1,0 +1,63 @@
+"""What the generations API answers (never table objects)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from sorami_shared.events import Kind
+
+from .tables import Status
+
+
+class KindPath(StrEnum):
+    """The ``{kind}`` path segment."""
+
+    images = "images"
+    videos = "videos"
+
+    @property
+    def kind(self) -> Kind:
+        return Kind.IMAGE if self is KindPath.images else Kind.VIDEO
+
+
+class GenerateAccepted(BaseModel):
+    job_id: uuid.UUID
+    status: Status = Status.PENDING
+
+
+class GenerationStatusPublic(BaseModel):
+    job_id: uuid.UUID
+    kind: Kind
+    status: Status
+    progress: int
+    error: str | None
+    error_code: str | None
+
+
+class FilePublic(BaseModel):
+    index: int
+    url: str
+    mime_type: str
+    bytes: int
+    width: int
+    height: int
+    fps: float | None = None
+    frame_count: int | None = None
+    duration_s: float | None = None
+    poster_url: str | None = None
+
+
+class GenerationResultPublic(GenerationStatusPublic):
+    params: dict[str, Any]
+    created_at: datetime
+    completed_at: datetime | None
+    files: list[FilePublic]
+
+
+class GenerationPage(BaseModel):
+    items: list[GenerationResultPublic]
+    next_cursor: str | None

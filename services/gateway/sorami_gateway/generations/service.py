@@ -1,0 +1,181 @@
+"""Generations: create (row + outbox + first event in the caller's transaction), read,
+history.
+
+Services never commit: the route that calls them owns the transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sorami_shared.events import GenerationRequested, Kind, new_event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..events import log as user_events
+from ..infra.cursor import Cursor, fetch_page, next_cursor
+from ..media.urls import MediaUrls
+from ..outbox.writer import add_to_outbox
+from .feed import status_data
+from .requests import GenerateRequestBase
+from .schemas import (
+    FilePublic,
+    GenerationPage,
+    GenerationResultPublic,
+    GenerationStatusPublic,
+)
+from .tables import Generation, GenerationFile, Status
+
+UNFINISHED = (Status.PENDING.value, Status.PROCESSING.value)
+
+EVENT_SOURCE = "sorami/gateway"
+
+
+async def create_generation(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    kind: Kind,
+    request: GenerateRequestBase,
+    correlation_id: str,
+) -> uuid.UUID:
+    """Insert the generation (its id minted by the database) and its ``generation.requested``
+    event in the outbox. Both commit or neither does."""
+    params = request.to_params()
+    job_id: uuid.UUID = (
+        await session.execute(
+            sa.insert(Generation)
+            .values(
+                user_id=user_id,
+                kind=kind.value,
+                status=Status.PENDING.value,
+                progress=0,
+                params=params.model_dump(mode="json"),
+                correlation_id=correlation_id,
+            )
+            .returning(Generation.id)
+        )
+    ).scalar_one()
+    event = new_event(
+        GenerationRequested(job_id=job_id, user_id=user_id, kind=kind, params=params),
+        source=EVENT_SOURCE,
+        correlation_id=correlation_id,
+    )
+    await add_to_outbox(session, event)
+    # the first event of its stream (GET /api/events), in the same transaction
+    await user_events.append(
+        session,
+        user_id=user_id,
+        type=user_events.STATUS,
+        job_id=job_id,
+        data=status_data(job_id, kind.value, Status.PENDING.value, 0),
+    )
+    return job_id
+
+
+async def get_generation(
+    session: AsyncSession, *, user_id: str, kind: Kind, job_id: uuid.UUID
+) -> Generation | None:
+    """The caller's generation of that kind; None for a missing one, another user's, or
+    another kind's (indistinguishable on purpose)."""
+    result = await session.execute(
+        sa.select(Generation).where(
+            Generation.id == job_id, Generation.user_id == user_id, Generation.kind == kind.value
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_generations(
+    session: AsyncSession, *, user_id: str, kind: Kind, cursor: Cursor | None, limit: int
+) -> tuple[list[Generation], bool]:
+    """One page of the caller's generations of that kind, newest first; True: more follow."""
+    return await fetch_page(
+        session,
+        sa.select(Generation).where(Generation.user_id == user_id, Generation.kind == kind.value),
+        (Generation.created_at, Generation.id),
+        after=(cursor.created_at, cursor.id) if cursor is not None else None,
+        limit=limit,
+    )
+
+
+async def count_unfinished(session: AsyncSession, user_id: str) -> int:
+    """The user's PENDING + PROCESSING generations (what the unfinished-jobs cap counts)."""
+    count = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Generation)
+        .where(Generation.user_id == user_id, Generation.status.in_(UNFINISHED))  # type: ignore[attr-defined]
+    )
+    return int(count or 0)
+
+
+async def files_of(
+    session: AsyncSession, generation_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[GenerationFile]]:
+    files: dict[uuid.UUID, list[GenerationFile]] = defaultdict(list)
+    if not generation_ids:
+        return files
+    result = await session.execute(
+        sa.select(GenerationFile)
+        .where(GenerationFile.generation_id.in_(list(generation_ids)))
+        .order_by(GenerationFile.generation_id, GenerationFile.index)
+    )
+    for row in result.scalars():
+        files[row.generation_id].append(row)
+    return files
+
+
+def status_of(generation: Generation) -> GenerationStatusPublic:
+    return GenerationStatusPublic(
+        job_id=generation.id,  # type: ignore[arg-type]
+        kind=Kind(generation.kind),
+        status=Status(generation.status),
+        progress=generation.progress,
+        error=generation.error,
+        error_code=generation.error_code,
+    )
+
+
+async def result_of(
+    generation: Generation, files: Sequence[GenerationFile], urls: MediaUrls
+) -> GenerationResultPublic:
+    public_files = [
+        FilePublic(
+            index=f.index,
+            url=await urls.url(f.key),
+            mime_type=f.mime_type,
+            bytes=f.bytes,
+            width=f.width,
+            height=f.height,
+            fps=f.fps,
+            frame_count=f.frame_count,
+            duration_s=f.duration_s,
+            poster_url=await urls.url(f.poster_key) if f.poster_key else None,
+        )
+        for f in files
+    ]
+    return GenerationResultPublic(
+        **status_of(generation).model_dump(),
+        params=generation.params,
+        created_at=generation.created_at,  # type: ignore[arg-type]
+        completed_at=generation.completed_at,
+        files=public_files,
+    )
+
+
+async def history_page(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    kind: Kind,
+    cursor: Cursor | None,
+    limit: int,
+    urls: MediaUrls,
+) -> GenerationPage:
+    rows, more = await list_generations(
+        session, user_id=user_id, kind=kind, cursor=cursor, limit=limit
+    )
+    files = await files_of(session, [r.id for r in rows])  # type: ignore[misc]
+    items = [await result_of(r, files.get(r.id, []), urls) for r in rows]  # type: ignore[arg-type]
+    return GenerationPage(items=items, next_cursor=next_cursor(rows, more))

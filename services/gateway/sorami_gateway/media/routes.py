@@ -1,0 +1,64 @@
+"""``/media/{key}``: local-backend files behind signed, expiring URLs (no bearer token: the
+signature is the capability, so a browser can open it directly)."""
+
+from __future__ import annotations
+
+import mimetypes
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from sorami_shared.storage import ObjectNotFound, StorageError
+
+from ..web.deps import SettingsDep
+from .signing import is_safe_key, verify
+from .urls import StorageDep
+
+router = APIRouter(tags=["media"])
+
+_TYPES = {
+    ".png": "image/png",
+    ".mp4": "video/mp4",
+    ".webp": "image/webp",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webm": "video/webm",
+}
+
+
+def content_type_for(key: str) -> str:
+    dot = key.rfind(".")
+    ext = key[dot:].lower() if dot >= 0 else ""
+    return _TYPES.get(ext) or mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+@router.get(
+    "/media/{key:path}",
+    responses={
+        200: {"content": {"image/png": {}, "video/mp4": {}}, "description": "The file"},
+        403: {"description": "Missing, tampered or expired signature"},
+        404: {"description": "No such object"},
+    },
+)
+async def media(
+    key: str,
+    settings: SettingsDep,
+    storage: StorageDep,
+    expires: Annotated[int, Query(ge=0, le=2**62)],
+    signature: Annotated[str, Query(min_length=64, max_length=64)],
+) -> Response:
+    if not is_safe_key(key) or not verify(settings.media_secret, key, expires, signature):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid or expired signature")
+    if storage is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "storage unavailable")
+    try:
+        data = await storage.get(key)
+    except ObjectNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found") from None
+    except StorageError:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "storage unavailable") from None
+    return Response(
+        content=data,
+        media_type=content_type_for(key),
+        headers={"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"},
+    )

@@ -1,0 +1,95 @@
+"""``POST /v1/images/generations``: create, wait for the job (bounded), answer the images."""
+
+from __future__ import annotations
+
+import base64
+
+from fastapi import APIRouter
+from sorami_shared.events import Kind
+from sorami_shared.logging import get_logger
+from sorami_shared.storage import Storage, StorageError
+
+from ..generations import service as generations
+from ..generations.tables import Generation, GenerationFile, Status
+from ..media.urls import MediaUrls, MediaUrlsDep, StorageDep
+from ..web.deps import Sessions
+from .create import CreationDep
+from .errors import OPENAI_ERROR_RESPONSES, SERVER_ERROR, OpenAIError, OpenAIRoute, unavailable
+from .params import image_request
+from .schemas import ImageData, ImageGenerationRequest, ImagesResponse
+from .waiting import wait_until_finished
+
+log = get_logger(__name__)
+
+router = APIRouter(
+    prefix="/v1", tags=["openai"], route_class=OpenAIRoute, responses=OPENAI_ERROR_RESPONSES
+)
+
+
+@router.post("/images/generations", response_model=ImagesResponse)
+async def create_images(
+    create: CreationDep, sessions: Sessions, urls: MediaUrlsDep, storage: StorageDep
+) -> ImagesResponse:
+    """OpenAI's `images.generate`: waits for the job up to `openai_image_wait_s`, then answers
+    its images as URLs or base64 PNG. The job is also at `/api/images/{id}`."""
+    settings = create.settings
+    body, admitted = await create.accept(
+        ImageGenerationRequest, Kind.IMAGE, image_request, "POST /v1/images/generations"
+    )
+    job_id = admitted.job_id
+    log.info(
+        "openai image generation accepted",
+        job_id=str(job_id),
+        replayed=admitted.replayed,
+        end_user=body.safety_identifier or body.user,
+    )
+    generation = await wait_until_finished(sessions, job_id, within_s=settings.openai_image_wait_s)
+    if generation is None:
+        raise OpenAIError(
+            504,
+            f"Image generation {job_id} is still running after {settings.openai_image_wait_s:g} s. "
+            f"Follow it at GET /api/images/{job_id}/status and fetch it from "
+            f"GET /api/images/{job_id}/result.",
+            type=SERVER_ERROR,
+            code="generation_pending",
+            headers={"x-should-retry": "false"},
+            extra={"job_id": str(job_id)},
+        )
+    if generation.status != Status.COMPLETED.value:
+        raise OpenAIError(
+            500,
+            f"Image generation {job_id} {generation.status.lower()}: "
+            f"{generation.error or 'no reason given'}",
+            type=SERVER_ERROR,
+            code=generation.error_code or "generation_failed",
+            headers={"x-should-retry": "false"},
+            extra={"job_id": str(job_id)},
+        )
+    files = (await generations.files_of(create.session, [job_id])).get(job_id, [])
+    as_base64 = body.response_format == "b64_json"
+    return ImagesResponse(
+        id=str(job_id),
+        created=int(generation.created_at.timestamp()),  # type: ignore[union-attr]
+        data=[await _image(f, urls, storage, as_base64=as_base64) for f in files],
+        size=_size(generation),
+        quality=body.quality,
+    )
+
+
+def _size(generation: Generation) -> str:
+    return f"{generation.params['width']}x{generation.params['height']}"
+
+
+async def _image(
+    file: GenerationFile, urls: MediaUrls, storage: Storage | None, *, as_base64: bool
+) -> ImageData:
+    if not as_base64:
+        return ImageData(url=await urls.url(file.key))
+    if storage is None:
+        raise unavailable("storage unavailable")
+    try:
+        data = await storage.get(file.key)
+    except StorageError as exc:
+        log.error("reading an image failed", key=file.key, error=str(exc))
+        raise unavailable("storage unavailable") from None
+    return ImageData(b64_json=base64.b64encode(data).decode())

@@ -1,0 +1,141 @@
+"""``/v1/videos``: the SDK's ``videos`` resource (create, retrieve, list, download_content,
+delete) over Sorami's video generations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+from sorami_shared.events import Kind
+from sorami_shared.logging import get_logger
+from sorami_shared.storage import ObjectNotFound, StorageError
+
+from ..generations import control as live_control
+from ..generations import service as generations
+from ..generations.tables import Generation, Status
+from ..media.urls import StorageDep
+from ..settings import GatewaySettings
+from ..web.deps import CorrelationId, CurrentUser, SessionDep, SettingsDep
+from .create import CreationDep
+from .errors import OPENAI_ERROR_RESPONSES, OpenAIRoute, bad_request, not_found, unavailable
+from .params import video_request
+from .schemas import Video, VideoCreateRequest, VideoDeleted, VideoList
+from .videos import list_videos, owned_video, parse_video_id, video_of
+
+log = get_logger(__name__)
+
+router = APIRouter(
+    prefix="/v1", tags=["openai"], route_class=OpenAIRoute, responses=OPENAI_ERROR_RESPONSES
+)
+
+POLL_AFTER_HEADER = "openai-poll-after-ms"
+
+
+def _answer(generation: Generation, response: Response, settings: GatewaySettings) -> Video:
+    if not Status(generation.status).terminal:
+        response.headers[POLL_AFTER_HEADER] = str(settings.openai_poll_after_ms)
+    return video_of(generation)
+
+
+@router.post("/videos", response_model=Video)
+async def create_video(create: CreationDep, response: Response) -> Video:
+    """OpenAI's `videos.create` (multipart/form-data or JSON): `prompt`, `model`, `seconds`,
+    `size`; answers the queued Video at once. The job is also at `/api/videos/{id}`."""
+    _, admitted = await create.accept(
+        VideoCreateRequest, Kind.VIDEO, video_request, "POST /v1/videos"
+    )
+    log.info("openai video accepted", job_id=str(admitted.job_id), replayed=admitted.replayed)
+    video = await owned_video(create.session, create.user_id, str(admitted.job_id))
+    return _answer(video, response, create.settings)
+
+
+@router.get("/videos", response_model=VideoList)
+async def list_videos_page(
+    user_id: CurrentUser,
+    session: SessionDep,
+    after: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Literal["asc", "desc"] = "desc",
+) -> VideoList:
+    """The caller's videos, newest first by default; page with `after` (the last id seen)."""
+    rows, has_more = await list_videos(
+        session, user_id=user_id, after=after, limit=limit, order=order
+    )
+    data = [video_of(row) for row in rows]
+    return VideoList(
+        data=data,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+        has_more=has_more,
+    )
+
+
+@router.get("/videos/{video_id}", response_model=Video)
+async def retrieve_video(
+    video_id: str,
+    response: Response,
+    user_id: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Video:
+    """The Video with its status (`queued`, `in_progress`, `completed`, `failed`) and
+    progress; while it runs, `openai-poll-after-ms` says when to ask again."""
+    return _answer(await owned_video(session, user_id, video_id), response, settings)
+
+
+@router.get(
+    "/videos/{video_id}/content",
+    response_class=Response,
+    responses={200: {"content": {"video/mp4": {}, "image/png": {}}}},
+)
+async def download_video_content(
+    video_id: str,
+    user_id: CurrentUser,
+    session: SessionDep,
+    storage: StorageDep,
+    variant: Literal["video", "thumbnail", "spritesheet"] = "video",
+) -> Response:
+    """The MP4 (`variant=video`) or its poster frame as PNG (`variant=thumbnail`)."""
+    generation = await owned_video(session, user_id, video_id)
+    if variant == "spritesheet":
+        raise bad_request("The 'spritesheet' variant is not available.", param="variant")
+    if generation.status != Status.COMPLETED.value:
+        raise bad_request(
+            f"Video {video_id} is {video_of(generation).status}; its content exists once it "
+            "is completed.",
+            code="video_not_ready",
+        )
+    files = (await generations.files_of(session, [generation.id])).get(generation.id, [])  # type: ignore[list-item]
+    key = (files[0].key if variant == "video" else files[0].poster_key) if files else None
+    if key is None:
+        raise not_found(f"Video {video_id} has no {variant}.", param="variant")
+    if storage is None:
+        raise unavailable("storage unavailable")
+    try:
+        data = await storage.get(key)
+    except ObjectNotFound:
+        raise not_found(f"The {variant} of video {video_id} is gone from storage.") from None
+    except StorageError as exc:
+        log.error("reading video content failed", key=key, error=str(exc))
+        raise unavailable("storage unavailable") from None
+    media_type = "video/mp4" if variant == "video" else "image/png"
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private"})
+
+
+@router.delete("/videos/{video_id}", response_model=VideoDeleted)
+async def delete_video(
+    video_id: str, user_id: CurrentUser, session: SessionDep, correlation_id: CorrelationId
+) -> VideoDeleted:
+    """Deletes the video and its files (a running one is cancelled first), exactly like
+    `DELETE /api/videos/{id}`; a repeated delete (an SDK retry) answers the same."""
+    gone = await live_control.delete_generation(
+        session,
+        user_id=user_id,
+        kind=Kind.VIDEO,
+        job_id=parse_video_id(video_id),
+        correlation_id=correlation_id,
+    )
+    if not gone:
+        raise not_found(f"No video found with id '{video_id}'.")
+    await session.commit()
+    return VideoDeleted(id=video_id)

@@ -1,0 +1,15 @@
+"""Every table of the gateway's database, for the migrations (each feature owns its own)."""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+from .events import tables as _events
+from .generations import tables as _generations
+from .guards import tables as _guards
+from .media import tables as _media
+from .notifications import tables as _notifications
+from .outbox import tables as _outbox
+
+TABLE_MODULES = (_generations, _guards, _notifications, _events, _media, _outbox)
+metadata = SQLModel.metadata

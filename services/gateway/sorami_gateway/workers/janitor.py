@@ -1,0 +1,87 @@
+"""The gateway's janitor (runs inside ``sorami-gateway relay``): drains storage deletions
+(:mod:`sorami_gateway.media.drain`) and keeps the event log, tombstones, published outbox rows
+and dedupe records within their windows. Woken by ``NOTIFY`` when a deletion is scheduled,
+with a poll as fallback; database errors are logged and retried."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sorami_shared.logging import get_logger
+from sorami_shared.storage import Storage
+
+from ..events import log as user_events
+from ..infra.db import SessionFactory
+from ..media.deletions import NOTIFY_CHANNEL
+from ..media.drain import DeletionDrain, purge_tombstones
+from ..outbox.retention import purge_processed, purge_published
+from ..settings import GatewaySettings
+from .loop import Listen, Loop, Pass
+from .relay import DATABASE_DOWN
+
+log = get_logger(__name__)
+
+
+class Janitor:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        sessions: SessionFactory,
+        storage: Storage,
+        *,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.drain = DeletionDrain(settings, sessions, storage)
+        self.stop = stop or asyncio.Event()
+        self._next_purge = 0.0
+
+    async def delete_due(self) -> int:
+        """One pass over due deletions; returns how many orders completed."""
+        return await self.drain.delete_due()
+
+    async def purge(self) -> None:
+        """Events beyond the SSE window; tombstones of long-done deletions; outbox rows
+        published long ago and old dedupe records (never an unpublished outbox row)."""
+        s = self.settings
+        async with self.sessions() as session, session.begin():
+            events = await user_events.purge(session, s.events_retention_s)
+            tombstones = await purge_tombstones(session, s.deletion_tombstone_retention_s)
+            outbox = await purge_published(session, s.outbox_retention_s)
+            processed = await purge_processed(session, s.processed_events_retention_s)
+        if events or tombstones or outbox or processed:
+            log.info(
+                "janitor purged",
+                events=events,
+                tombstones=tombstones,
+                outbox=outbox,
+                processed_events=processed,
+            )
+
+    async def _pass(self) -> Pass:
+        while await self.delete_due() > 0:
+            pass
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_purge:
+            await self.purge()
+            self._next_purge = asyncio.get_running_loop().time() + self.settings.janitor_interval_s
+        return Pass.IDLE
+
+    async def run(self) -> None:
+        """Until ``stop`` is set."""
+        s = self.settings
+        await Loop(
+            name="janitor",
+            stop=self.stop,
+            poll_s=s.deletion_poll_interval_s,
+            log=log,
+            unavailable="janitor: database unavailable",
+            transient=DATABASE_DOWN,
+            listen=Listen(
+                s.database_url,
+                NOTIFY_CHANNEL,
+                failed="janitor LISTEN failed; polling",
+                lost="janitor LISTEN connection lost",
+            ),
+        ).run(self._pass)
