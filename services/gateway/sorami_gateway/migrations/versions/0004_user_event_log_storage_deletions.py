@@ -1,4 +1,6 @@
-"""user_events (the SSE log), user_event_log_state, storage_deletions
+"""the per-user event log (user_events, user_event_log_state) and storage_deletions
+
+The revision id keeps its first name: databases already record it in alembic_version.
 
 Revision ID: 0004_issue7
 Revises: 0003_issue5

@@ -1,4 +1,6 @@
-"""issue 5: the watchdog's requeue counter and scan index on generations
+"""the watchdog's requeue counter and scan index on generations
+
+The revision id keeps its first name: databases already record it in alembic_version.
 
 Revision ID: 0003_issue5
 Revises: 0002_issue6

@@ -1,4 +1,6 @@
-"""issue 6: per-user generation quotas (rate limit + unfinished-jobs cap), idempotency keys
+"""per-user generation quotas (rate limit + unfinished-jobs cap) and idempotency keys
+
+The revision id keeps its first name: databases already record it in alembic_version.
 
 Revision ID: 0002_issue6
 Revises: 0001
