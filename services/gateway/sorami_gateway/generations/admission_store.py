@@ -1,5 +1,5 @@
 """The reads and writes of :func:`sorami_gateway.generations.admission.admit`, in the
-caller's transaction (PostgreSQL)."""
+caller's transaction (PostgreSQL), and the admission as the create routes run it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..guards import idempotency, limits
 from ..settings import GatewaySettings
-from .admission import Admitted, Ask
+from .admission import Admitted, Ask, admit
 from .service import count_unfinished, create_generation
 from .tables import Generation
 
@@ -83,3 +83,13 @@ class SqlAdmissionStore:
             body=admitted.body,
             ttl_s=self.settings.idempotency_key_ttl_s,
         )
+
+
+async def admit_in_transaction(
+    session: AsyncSession, settings: GatewaySettings, ask: Ask
+) -> Admitted:
+    """:func:`admit` against PostgreSQL; commits what it created (a replay created nothing)."""
+    admitted = await admit(SqlAdmissionStore(session, settings), settings, ask)
+    if not admitted.replayed:
+        await session.commit()
+    return admitted

@@ -13,6 +13,7 @@ for a job its user deleted is ignored, but files it reports get their deletion r
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -124,46 +125,55 @@ async def project_progress(session: AsyncSession, envelope: Envelope[GenerationP
     )
 
 
+async def _finish(
+    session: AsyncSession,
+    envelope: Envelope[Any],
+    rule: Callable[[State], Change | None],
+    **columns: Any,
+) -> tuple[Generation, bool] | None:
+    """Lock the event's generation and apply the terminal ``rule`` (with ``columns``):
+    (the generation as it now is, whether it changed); None for a deleted generation."""
+    generation = await _locked_generation(session, envelope.data)
+    if generation is None:
+        return None
+    change = rule(_state(generation))
+    if change is None:
+        outcome = envelope.type.removeprefix("generation.")
+        log.info(f"{outcome} ignored: generation already final", status=generation.status)
+        return generation, False
+    return await _apply(session, generation, change, **columns), True
+
+
 async def project_completed(session: AsyncSession, envelope: Envelope[GenerationCompleted]) -> None:
     data = envelope.data
-    generation = await _locked_generation(session, data)
-    if generation is None:
+    found = await _finish(session, envelope, on_completed, error=None, error_code=None)
+    if found is None:
         return
-    change = on_completed(_state(generation))
-    if change is None:
-        log.info("completed ignored: generation already final", status=generation.status)
+    generation, changed = found
+    if not changed:
         if generation.status == Status.CANCELLED.value:
             # cancelled while its files were being written: they must not stay
             await _schedule_cleanup(session, data, storage_deletions.CANCELLED)
         return
-    generation = await _apply(session, generation, change, error=None, error_code=None)
     await session.execute(
         insert(GenerationFile)
         .values([{"generation_id": data.job_id, **f.model_dump()} for f in data.files])
         .on_conflict_do_nothing(index_elements=["generation_id", "index"])
     )
+    at = envelope.time.isoformat()
     await append_generation(
-        session,
-        generation,
-        user_events.COMPLETED,
-        files=len(data.files),
-        at=envelope.time.isoformat(),
+        session, generation, user_events.COMPLETED, files=len(data.files), at=at
     )
 
 
 async def project_failed(session: AsyncSession, envelope: Envelope[GenerationFailed]) -> None:
     data = envelope.data
-    generation = await _locked_generation(session, data)
-    if generation is None:
-        return
-    change = on_failed(_state(generation))
-    if change is None:
-        log.info("failed ignored: generation already final", status=generation.status)
-        return
-    generation = await _apply(
-        session, generation, change, error=data.reason, error_code=data.code.value
+    found = await _finish(
+        session, envelope, on_failed, error=data.reason, error_code=data.code.value
     )
-    await append_generation(session, generation, user_events.FAILED, at=envelope.time.isoformat())
+    if found is not None and found[1]:
+        at = envelope.time.isoformat()
+        await append_generation(session, found[0], user_events.FAILED, at=at)
 
 
 async def project_cancelled(session: AsyncSession, envelope: Envelope[GenerationCancelled]) -> None:

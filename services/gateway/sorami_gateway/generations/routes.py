@@ -9,22 +9,17 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from ..guards.idempotency import IdempotencyKeyHeader
 from ..media.urls import MediaUrlsDep
 from ..web.bodies import read_body
 from ..web.deps import (
-    CorrelationId,
     CurrentUser,
     CursorQuery,
     SessionDep,
-    SettingsDep,
     page_cursor,
 )
 from ..web.errors import UNAUTHENTICATED, body_validation_error
 from . import service as generations
-from .admission import Ask, admit
-from .admission_store import SqlAdmissionStore
-from .requests import RequestModelsDep
+from .creation import CreatorDep
 from .schemas import (
     GenerateAccepted,
     GenerationPage,
@@ -59,35 +54,16 @@ def _generate_openapi() -> dict[str, Any]:
         },
     },
 )
-async def generate(
-    kind: KindPath,
-    request: Request,
-    user_id: CurrentUser,
-    session: SessionDep,
-    settings: SettingsDep,
-    request_models: RequestModelsDep,
-    correlation_id: CorrelationId,
-    idempotency_key: IdempotencyKeyHeader = None,
-) -> Response:
+async def generate(kind: KindPath, request: Request, create: CreatorDep) -> Response:
     """Accept a generation: one transaction stores it and its `generation.requested` event
     (outbox); the relay publishes it. No broker call here. With an `Idempotency-Key`, a retry
     of the same request answers the same job."""
-    body = await read_body(request, settings.max_request_body_bytes)
+    body = await read_body(request, create.settings.max_request_body_bytes)
     try:
-        parsed = request_models[kind.kind].model_validate_json(body or b"null")
+        parsed = create.request_models[kind.kind].model_validate_json(body or b"null")
     except ValidationError as exc:
         raise body_validation_error(exc) from None
-    ask = Ask(
-        user_id=user_id,
-        kind=kind.kind,
-        request=parsed,
-        correlation_id=correlation_id,
-        scope=f"POST /api/{kind.value}/generate",
-        idempotency_key=idempotency_key,
-    )
-    admitted = await admit(SqlAdmissionStore(session, settings), settings, ask)
-    if not admitted.replayed:
-        await session.commit()
+    admitted = await create.admit(kind.kind, parsed, f"POST /api/{kind.value}/generate")
     headers = {"Idempotent-Replayed": "true"} if admitted.replayed else None
     return JSONResponse(admitted.body, status_code=admitted.status_code, headers=headers)
 

@@ -28,6 +28,8 @@ from .schemas import (
 from .tables import Generation, GenerationFile, Status
 
 UNFINISHED = (Status.PENDING.value, Status.PROCESSING.value)
+# What a file answers as stored; its keys become URLs.
+COPIED_FILE_FIELDS = set(FilePublic.model_fields) - {"url", "poster_url"}
 
 EVENT_SOURCE = "sorami/gateway"
 
@@ -142,15 +144,8 @@ async def result_of(
 ) -> GenerationResultPublic:
     public_files = [
         FilePublic(
-            index=f.index,
+            **f.model_dump(include=COPIED_FILE_FIELDS),
             url=await urls.url(f.key),
-            mime_type=f.mime_type,
-            bytes=f.bytes,
-            width=f.width,
-            height=f.height,
-            fps=f.fps,
-            frame_count=f.frame_count,
-            duration_s=f.duration_s,
             poster_url=await urls.url(f.poster_key) if f.poster_key else None,
         )
         for f in files

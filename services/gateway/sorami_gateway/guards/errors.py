@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sorami_shared.logging import get_logger
 
+from ..web.errors import error_response
 from .idempotency import IdempotencyKeyReused, IdempotencyRace
 from .limits import LimitExceeded
 
@@ -25,12 +26,9 @@ def install_guard_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(IdempotencyKeyReused)
     async def _key_reused(_: Request, exc: IdempotencyKeyReused) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
+        return error_response(409, str(exc))
 
     @app.exception_handler(IdempotencyRace)
     async def _key_race(_: Request, exc: IdempotencyRace) -> JSONResponse:
-        return JSONResponse(
-            {"detail": "a request with this Idempotency-Key is in progress; retry"},
-            status_code=409,
-            headers={"Retry-After": "1"},
-        )
+        detail = "a request with this Idempotency-Key is in progress; retry"
+        return error_response(409, detail, {"Retry-After": "1"})

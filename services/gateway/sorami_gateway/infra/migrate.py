@@ -11,10 +11,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:
-    config = Config()
+    # The URL is an attribute, not an ini option: it may hold '%' (configparser syntax).
+    config = Config(attributes={"database_url": database_url})
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    # Passed as an attribute, not an ini option: a URL may hold '%' (configparser syntax).
-    config.attributes["database_url"] = database_url
     return config
 
 

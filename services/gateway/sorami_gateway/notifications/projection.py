@@ -18,46 +18,47 @@ def public_data(data: NotificationCreated) -> dict[str, Any]:
     return {**data.data, "job_id": str(data.job_id), "kind": data.kind.value}
 
 
+def row_of(data: NotificationCreated) -> dict[str, Any]:
+    """The gateway's row for the notifier's notification (same id)."""
+    return {
+        "id": data.notification_id,
+        "user_id": data.user_id,
+        "job_id": data.job_id,
+        "kind": data.kind.value,
+        "type": f"generation.{data.outcome.value}",
+        "title": data.title,
+        "message": data.message,
+        "data": public_data(data),
+        "created_at": data.created_at,
+    }
+
+
+def event_data(row: dict[str, Any]) -> dict[str, Any]:
+    """The ``notification.created`` event of the stream: the item of ``GET
+    /api/notifications``."""
+    shown = {key: row[key] for key in ("type", "title", "message", "data")}
+    return {
+        **shown,
+        "id": str(row["id"]),
+        "created_at": row["created_at"].isoformat(),
+        "read_at": None,
+    }
+
+
 async def project_notification(
     session: AsyncSession, envelope: Envelope[NotificationCreated]
 ) -> None:
-    data = envelope.data
-    type_ = f"generation.{data.outcome.value}"
-    inserted = (
-        await session.execute(
-            insert(Notification)
-            .values(
-                id=data.notification_id,
-                user_id=data.user_id,
-                job_id=data.job_id,
-                kind=data.kind.value,
-                type=type_,
-                title=data.title,
-                message=data.message,
-                data=public_data(data),
-                created_at=data.created_at,
-            )
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(Notification.id)
+    row = row_of(envelope.data)
+    statement = insert(Notification).values(**row).on_conflict_do_nothing(index_elements=["id"])
+    inserted = await session.scalar(statement.returning(Notification.id))
+    if inserted is not None:
+        await user_events.append(
+            session,
+            user_id=row["user_id"],
+            type=user_events.NOTIFICATION,
+            job_id=row["job_id"],
+            data=event_data(row),
         )
-    ).scalar_one_or_none()
-    if inserted is None:
-        return
-    await user_events.append(
-        session,
-        user_id=data.user_id,
-        type=user_events.NOTIFICATION,
-        job_id=data.job_id,
-        data={
-            "id": str(data.notification_id),
-            "type": type_,
-            "title": data.title,
-            "message": data.message,
-            "data": public_data(data),
-            "created_at": data.created_at.isoformat(),
-            "read_at": None,
-        },
-    )
 
 
 HANDLERS: dict[str, Any] = {NotificationCreated.event_type: project_notification}

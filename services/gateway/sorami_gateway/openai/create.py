@@ -16,14 +16,11 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel
 from sorami_shared.events import Kind
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..generations.admission import Admitted, Ask, admit
-from ..generations.admission_store import SqlAdmissionStore
-from ..generations.requests import GenerateRequestBase, RequestModels, RequestModelsDep
-from ..guards.idempotency import IdempotencyKeyHeader
+from ..generations.admission import Admitted
+from ..generations.creation import Creator, CreatorDep
+from ..generations.requests import GenerateRequestBase
 from ..settings import GatewaySettings
-from ..web.deps import CorrelationId, CurrentUser, SessionDep, SettingsDep
 from .bodies import parse_body
 
 RETRY_COUNT_HEADER = "x-stainless-retry-count"
@@ -45,55 +42,21 @@ class Creation:
     """What a ``/v1`` create needs from its request (one dependency for both routes)."""
 
     request: Request
-    user_id: str
-    session: AsyncSession
-    settings: GatewaySettings
-    request_models: RequestModels
-    correlation_id: str
-    idempotency_key: str | None
+    creator: Creator
     retries: int
 
     async def accept(
         self, model: type[B], kind: Kind, convert: Convert[B], scope: str
     ) -> tuple[B, Admitted]:
         """(the parsed body, the admitted job); committed unless it was a replay."""
-        s = self.settings
-        body = await parse_body(self.request, model, limit=s.max_request_body_bytes)
-        ask = Ask(
-            user_id=self.user_id,
-            kind=kind,
-            request=convert(body, self.request_models[kind], s),
-            correlation_id=self.correlation_id,
-            scope=scope,
-            idempotency_key=self.idempotency_key,
-            sdk_retry=self.retries > 0,
-        )
-        admitted = await admit(SqlAdmissionStore(self.session, s), s, ask)
-        if not admitted.replayed:
-            await self.session.commit()
-        return body, admitted
+        c = self.creator
+        body = await parse_body(self.request, model, limit=c.settings.max_request_body_bytes)
+        sorami_request = convert(body, c.request_models[kind], c.settings)
+        return body, await c.admit(kind, sorami_request, scope, sdk_retry=self.retries > 0)
 
 
-async def creation(
-    request: Request,
-    user_id: CurrentUser,
-    session: SessionDep,
-    settings: SettingsDep,
-    request_models: RequestModelsDep,
-    correlation_id: CorrelationId,
-    idempotency_key: IdempotencyKeyHeader = None,
-    retries: RetryCount = None,
-) -> Creation:
-    return Creation(
-        request,
-        user_id,
-        session,
-        settings,
-        request_models,
-        correlation_id,
-        idempotency_key,
-        retry_count(retries),
-    )
+async def creation(request: Request, creator: CreatorDep, retries: RetryCount = None) -> Creation:
+    return Creation(request, creator, retry_count(retries))
 
 
 CreationDep = Annotated[Creation, Depends(creation)]

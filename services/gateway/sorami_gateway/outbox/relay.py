@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sorami_shared.events import UnparseableEvent, parse_event
@@ -30,8 +30,7 @@ from .tables import OutboxMessage
 log = get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class BatchResult:
+class BatchResult(NamedTuple):
     claimed: int
     published: int
     failed: bool

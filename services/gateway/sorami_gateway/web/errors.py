@@ -43,11 +43,16 @@ def _json_safe(value: Any) -> bool:
     return value is None or all(isinstance(v, str | int | float | bool) for v in value.values())
 
 
+def error_response(
+    status_code: int, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """An ``/api`` error answer: ``{"detail": ...}``."""
+    return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
+
+
 def _unavailable(detail: str, *, retry_after_s: int) -> JSONResponse:
     """A 503: a dependency is down; the client may retry after ``retry_after_s``."""
-    return JSONResponse(
-        {"detail": detail}, status_code=503, headers={"Retry-After": str(retry_after_s)}
-    )
+    return error_response(503, detail, {"Retry-After": str(retry_after_s)})
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -56,11 +61,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AuthError)
     async def _auth(_: Request, exc: AuthError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": "not authenticated"},
-            status_code=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        return error_response(401, "not authenticated", {"WWW-Authenticate": "Bearer"})
 
     @app.exception_handler(AuthUnavailable)
     async def _auth_down(_: Request, exc: AuthUnavailable) -> JSONResponse:

@@ -16,13 +16,18 @@ from ..media.deletions import NOTIFY_CHANNEL
 from ..media.drain import DeletionDrain, purge_tombstones
 from ..outbox.retention import purge_processed, purge_published
 from ..settings import GatewaySettings
-from .loop import Listen, Loop, Pass
+from .loop import Pass, Worker
 from .relay import DATABASE_DOWN
 
 log = get_logger(__name__)
 
 
-class Janitor:
+class Janitor(Worker):
+    name = "janitor"
+    unavailable = "janitor: database unavailable"
+    transient = DATABASE_DOWN
+    listen_to = (NOTIFY_CHANNEL, "janitor LISTEN failed; polling", "janitor LISTEN connection lost")
+
     def __init__(
         self,
         settings: GatewaySettings,
@@ -31,10 +36,8 @@ class Janitor:
         *,
         stop: asyncio.Event | None = None,
     ) -> None:
-        self.settings = settings
-        self.sessions = sessions
+        super().__init__(settings, sessions, stop=stop)
         self.drain = DeletionDrain(settings, sessions, storage)
-        self.stop = stop or asyncio.Event()
         self._next_purge = 0.0
 
     async def delete_due(self) -> int:
@@ -59,7 +62,10 @@ class Janitor:
                 processed_events=processed,
             )
 
-    async def _pass(self) -> Pass:
+    def poll_s(self) -> float:
+        return self.settings.deletion_poll_interval_s
+
+    async def step(self) -> Pass:
         while await self.delete_due() > 0:
             pass
         now = asyncio.get_running_loop().time()
@@ -67,21 +73,3 @@ class Janitor:
             await self.purge()
             self._next_purge = asyncio.get_running_loop().time() + self.settings.janitor_interval_s
         return Pass.IDLE
-
-    async def run(self) -> None:
-        """Until ``stop`` is set."""
-        s = self.settings
-        await Loop(
-            name="janitor",
-            stop=self.stop,
-            poll_s=s.deletion_poll_interval_s,
-            log=log,
-            unavailable="janitor: database unavailable",
-            transient=DATABASE_DOWN,
-            listen=Listen(
-                s.database_url,
-                NOTIFY_CHANNEL,
-                failed="janitor LISTEN failed; polling",
-                lost="janitor LISTEN connection lost",
-            ),
-        ).run(self._pass)

@@ -17,9 +17,13 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
+from sorami_shared.logging import get_logger
+
+from ..infra.db import SessionFactory
 from ..infra.listen import in_background, listen, wait_for_wake, wait_set
+from ..settings import GatewaySettings
 
 
 class Pass(Enum):
@@ -130,3 +134,58 @@ async def until_stopped(work: Awaitable[Any], stop: asyncio.Event) -> bool:
         return False
     done.result()
     return True
+
+
+class Worker:
+    """A background worker: a :class:`Loop` around its :meth:`step`, described by the class
+    attributes below (what differs between workers); :meth:`run` is written once."""
+
+    name: ClassVar[str]
+    unavailable: ClassVar[str]  # logged when a pass raises a transient error
+    transient: ClassVar[tuple[type[BaseException], ...]]
+    listen_to: ClassVar[tuple[str, str, str] | None] = None  # channel, failed, lost messages
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        sessions: SessionFactory,
+        *,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.stop = stop or asyncio.Event()
+
+    def poll_s(self) -> float:
+        raise NotImplementedError
+
+    def max_backoff_s(self) -> float | None:
+        return None
+
+    def running(self) -> dict[str, Any]:
+        return {}
+
+    async def before(self) -> bool:
+        return True
+
+    async def step(self) -> Pass:
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        """Until ``stop`` is set."""
+        listen_spec = None
+        if self.listen_to is not None:
+            channel, failed, lost = self.listen_to
+            listen_spec = Listen(self.settings.database_url, channel, failed, lost)
+        loop = Loop(
+            name=self.name,
+            stop=self.stop,
+            poll_s=self.poll_s(),
+            log=get_logger(type(self).__module__),
+            unavailable=self.unavailable,
+            transient=self.transient,
+            listen=listen_spec,
+            max_backoff_s=self.max_backoff_s(),
+            running=self.running(),
+        )
+        await loop.run(self.step, before=self.before)

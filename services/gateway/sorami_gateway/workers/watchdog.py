@@ -3,49 +3,35 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import Any
 
 from sorami_shared.logging import get_logger
 
 from ..generations.stalled import sweep
-from ..infra.db import SessionFactory
-from ..settings import GatewaySettings
-from .loop import Loop, Pass
+from .loop import Pass, Worker
 
 log = get_logger(__name__)
 
 
-class Watchdog:
-    def __init__(
-        self,
-        settings: GatewaySettings,
-        sessions: SessionFactory,
-        *,
-        stop: asyncio.Event | None = None,
-    ) -> None:
-        self.settings = settings
-        self.sessions = sessions
-        self.stop = stop or asyncio.Event()
+class Watchdog(Worker):
+    name = "watchdog"
+    unavailable = "watchdog sweep failed; will retry"
+    transient = (Exception,)
 
-    async def _pass(self) -> Pass:
+    def poll_s(self) -> float:
+        return self.settings.watchdog_interval_s
+
+    def running(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "interval_s": s.watchdog_interval_s,
+            "processing_lease_s": s.watchdog_processing_lease_s,
+            "pending_lease_s": s.watchdog_pending_lease_s,
+            "max_requeues": s.watchdog_max_requeues,
+        }
+
+    async def step(self) -> Pass:
         result = await sweep(self.sessions, self.settings)
         if result.requeued or result.failed:
             log.info("watchdog sweep", requeued=len(result.requeued), failed=len(result.failed))
         return Pass.IDLE
-
-    async def run(self) -> None:
-        s = self.settings
-        await Loop(
-            name="watchdog",
-            stop=self.stop,
-            poll_s=s.watchdog_interval_s,
-            log=log,
-            unavailable="watchdog sweep failed; will retry",
-            transient=(Exception,),
-            running={
-                "interval_s": s.watchdog_interval_s,
-                "processing_lease_s": s.watchdog_processing_lease_s,
-                "pending_lease_s": s.watchdog_pending_lease_s,
-                "max_requeues": s.watchdog_max_requeues,
-            },
-        ).run(self._pass)

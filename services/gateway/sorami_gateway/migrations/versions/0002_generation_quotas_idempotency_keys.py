@@ -1,7 +1,5 @@
 """per-user generation quotas (rate limit + unfinished-jobs cap) and idempotency keys
 
-The revision id keeps its first name: databases already record it in alembic_version.
-
 Revision ID: 0002_issue6
 Revises: 0001
 Create Date: 2026-11-24
@@ -13,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-revision = "0002_issue6"
+revision = "0002_issue6"  # recorded by existing databases: never renamed
 down_revision = "0001"
 branch_labels = None
 depends_on = None

@@ -1,7 +1,5 @@
 """the watchdog's requeue counter and scan index on generations
 
-The revision id keeps its first name: databases already record it in alembic_version.
-
 Revision ID: 0003_issue5
 Revises: 0002_issue6
 Create Date: 2026-11-24
@@ -12,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_issue5"
+revision = "0003_issue5"  # recorded by existing databases: never renamed
 down_revision = "0002_issue6"
 branch_labels = None
 depends_on = None

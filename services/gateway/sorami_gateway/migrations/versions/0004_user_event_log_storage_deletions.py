@@ -1,7 +1,5 @@
 """the per-user event log (user_events, user_event_log_state) and storage_deletions
 
-The revision id keeps its first name: databases already record it in alembic_version.
-
 Revision ID: 0004_issue7
 Revises: 0003_issue5
 Create Date: 2026-11-24
@@ -13,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0004_issue7"
+revision = "0004_issue7"  # recorded by existing databases: never renamed
 down_revision = "0003_issue5"
 branch_labels = None
 depends_on = None

@@ -1,0 +1,52 @@
+"""What every create route needs to admit a generation, as one dependency: ``/api``'s
+``POST /{kind}/generate`` and ``/v1``'s two creates declare :data:`CreatorDep` and call
+:meth:`Creator.admit`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+from sorami_shared.events import Kind
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..guards.idempotency import IdempotencyKeyHeader
+from ..settings import GatewaySettings
+from ..web.deps import CorrelationId, CurrentUser, SessionDep, SettingsDep
+from .admission import Admitted, Ask
+from .admission_store import admit_in_transaction
+from .requests import GenerateRequestBase, RequestModels, RequestModelsDep
+
+
+@dataclass
+class Creator:
+    user_id: str
+    session: AsyncSession
+    settings: GatewaySettings
+    request_models: RequestModels
+    correlation_id: str
+    idempotency_key: str | None
+
+    async def admit(
+        self, kind: Kind, request: GenerateRequestBase, scope: str, *, sdk_retry: bool = False
+    ) -> Admitted:
+        """Admit and commit (see :func:`~sorami_gateway.generations.admission.admit`)."""
+        ask = Ask(
+            self.user_id, kind, request, self.correlation_id, scope, self.idempotency_key, sdk_retry
+        )
+        return await admit_in_transaction(self.session, self.settings, ask)
+
+
+async def creator(
+    user_id: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    request_models: RequestModelsDep,
+    correlation_id: CorrelationId,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Creator:
+    return Creator(user_id, session, settings, request_models, correlation_id, idempotency_key)
+
+
+CreatorDep = Annotated[Creator, Depends(creator)]
