@@ -32,7 +32,7 @@ async def create_images(
 ) -> ImagesResponse:
     """OpenAI's `images.generate`: waits for the job up to `openai_image_wait_s`, then answers
     its images as URLs or base64 PNG. The job is also at `/api/images/{id}`."""
-    settings = create.settings
+    settings = create.creator.settings
     body, admitted = await create.accept(
         ImageGenerationRequest, Kind.IMAGE, image_request, "POST /v1/images/generations"
     )
@@ -65,7 +65,7 @@ async def create_images(
             headers={"x-should-retry": "false"},
             extra={"job_id": str(job_id)},
         )
-    files = (await generations.files_of(create.session, [job_id])).get(job_id, [])
+    files = (await generations.files_of(create.creator.session, [job_id])).get(job_id, [])
     as_base64 = body.response_format == "b64_json"
     return ImagesResponse(
         id=str(job_id),

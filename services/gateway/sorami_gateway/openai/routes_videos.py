@@ -45,8 +45,8 @@ async def create_video(create: CreationDep, response: Response) -> Video:
         VideoCreateRequest, Kind.VIDEO, video_request, "POST /v1/videos"
     )
     log.info("openai video accepted", job_id=str(admitted.job_id), replayed=admitted.replayed)
-    video = await owned_video(create.session, create.user_id, str(admitted.job_id))
-    return _answer(video, response, create.settings)
+    video = await owned_video(create.creator.session, create.creator.user_id, str(admitted.job_id))
+    return _answer(video, response, create.creator.settings)
 
 
 @router.get("/videos", response_model=VideoList)
