@@ -7,8 +7,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .config import development_token
 from .errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
@@ -22,6 +23,8 @@ from .progress import (
     print_json,
     wait_for,
 )
+
+T = TypeVar("T")
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -117,20 +120,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _on_job(
+    client: Client, args: argparse.Namespace, call: Callable[[str, str], T]
+) -> tuple[str, T]:
+    """``call(kind, ID)`` for the job's kind: ``--kind``, or found from the ID."""
+    return with_kind(client, args.job_id, args.kind, lambda kind: call(kind, args.job_id))
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        _, status = with_kind(
-            client, args.job_id, args.kind, lambda kind: client.status(kind, args.job_id)
-        )
+        _, status = _on_job(client, args, client.status)
     print_json(status)
     return EXIT_OK if status["status"] != "FAILED" else EXIT_ERROR
 
 
 def cmd_result(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        _, result = with_kind(
-            client, args.job_id, args.kind, lambda kind: client.result(kind, args.job_id)
-        )
+        _, result = _on_job(client, args, client.result)
         if args.out:
             result["saved"] = download_result(client, result, Path(args.out))
     print_json(result)
@@ -139,18 +145,14 @@ def cmd_result(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        _, status = with_kind(
-            client, args.job_id, args.kind, lambda kind: client.cancel(kind, args.job_id)
-        )
+        _, status = _on_job(client, args, client.cancel)
     print_json(status)
     return EXIT_OK
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        kind, _ = with_kind(
-            client, args.job_id, args.kind, lambda kind: client.delete(kind, args.job_id)
-        )
+        kind, _ = _on_job(client, args, client.delete)
     print(f"{kind} {args.job_id} deleted", file=sys.stderr)
     return EXIT_OK
 
