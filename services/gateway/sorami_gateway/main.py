@@ -92,10 +92,11 @@ async def run_relay(settings: GatewaySettings, stop: asyncio.Event) -> None:
 
 async def run_projector(settings: GatewaySettings, stop: asyncio.Event) -> None:
     from .infra.db import create_engine, create_session_factory
+    from .infra.transient import is_transient
     from .workers.projector import Projector, serve
 
     engine = create_engine(settings, pool_size=5, max_overflow=5)
-    bus = EventBus(settings.amqp_url, source=SOURCE)
+    bus = EventBus(settings.amqp_url, source=SOURCE, is_transient=is_transient)
     projector = Projector(
         create_session_factory(engine), db_outage_s=settings.projector_db_outage_s
     )

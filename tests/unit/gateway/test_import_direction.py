@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [  # lowest first
     ),
     (
         "entrypoints",
-        ("main", "app", "tables", "cli", "cli_events", "workers", "openai", "migrations"),
+        ("main", "app", "tables", "workers", "openai", "migrations"),
     ),
 ]
 FEATURES = dict(LAYERS)["features"]
