@@ -1,6 +1,6 @@
 """The HTTP composition root: ``create_app(settings)`` mounts every feature's routes, and its
 lifespan builds every object with a connection and provides it to the routes that declare it
-(:class:`~sorami_gateway.web.deps.Component`). Nothing else builds or looks up shared objects.
+(:class:`~sorami_gateway.rest.deps.Component`). Nothing else builds or looks up shared objects.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from .media import routes as media_routes
 from .media.urls import MediaUrls, media_urls_component, open_storage, storage_component
 from .notifications import routes as notifications_routes
 from .openai import router as openai_router
+from .rest import health
+from .rest.deps import authenticator_component, sessions_component, settings_component
+from .rest.errors import install_error_handlers
+from .rest.middleware import RequestContextMiddleware
 from .settings import GatewaySettings
-from .web import health
-from .web.deps import authenticator_component, sessions_component, settings_component
-from .web.errors import install_error_handlers
-from .web.middleware import RequestContextMiddleware
 
 log = get_logger(__name__)
 

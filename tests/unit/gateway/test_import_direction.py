@@ -1,4 +1,4 @@
-"""Imports in the gateway only go down: entrypoints → features → web → infra → shared.
+"""Imports in the gateway only go down: entrypoints → features → rest → infra → shared.
 
 The rule, precisely:
 
@@ -22,7 +22,7 @@ import sorami_shared
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [  # lowest first
     ("infra", ("settings", "infra")),
-    ("web", ("web",)),
+    ("rest", ("rest",)),
     (
         "features",
         ("generations", "guards", "notifications", "events", "media", "outbox"),

@@ -32,14 +32,14 @@ from pydantic import BaseModel
 from sorami_shared.logging import get_logger
 
 from ..infra.auth import Authenticator, AuthError
-from ..web.deps import (
+from ..rest.deps import (
     Component,
     CurrentUser,
     Sessions,
     SettingsDep,
     authenticator_component,
 )
-from ..web.errors import UNAUTHENTICATED
+from ..rest.errors import UNAUTHENTICATED
 from . import log as user_events
 from . import stream_tokens
 from .hub import EventHub

@@ -12,8 +12,8 @@ from sorami_shared.events import Kind
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..guards.idempotency import IdempotencyKeyHeader
+from ..rest.deps import CorrelationId, CurrentUser, SessionDep, SettingsDep
 from ..settings import GatewaySettings
-from ..web.deps import CorrelationId, CurrentUser, SessionDep, SettingsDep
 from .admission import Admitted, Ask
 from .admission_store import admit_in_transaction
 from .requests import GenerateRequestBase, RequestModels, RequestModelsDep

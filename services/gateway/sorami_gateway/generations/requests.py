@@ -15,8 +15,8 @@ from fastapi import Depends
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from sorami_shared.events import GenerationParams, Kind
 
+from ..rest.deps import Component
 from ..settings import GatewaySettings
-from ..web.deps import Component
 
 MAX_SEED = 2**32 - 1
 

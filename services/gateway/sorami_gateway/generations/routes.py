@@ -10,14 +10,14 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from ..media.urls import MediaUrlsDep
-from ..web.bodies import read_body
-from ..web.deps import (
+from ..rest.bodies import read_body
+from ..rest.deps import (
     CurrentUser,
     CursorQuery,
     SessionDep,
     page_cursor,
 )
-from ..web.errors import UNAUTHENTICATED, body_validation_error
+from ..rest.errors import UNAUTHENTICATED, body_validation_error
 from . import service as generations
 from .creation import CreatorDep
 from .schemas import (

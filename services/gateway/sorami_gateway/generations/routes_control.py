@@ -17,8 +17,8 @@ import uuid
 from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.responses import JSONResponse
 
-from ..web.deps import CorrelationId, CurrentUser, SessionDep
-from ..web.errors import UNAUTHENTICATED
+from ..rest.deps import CorrelationId, CurrentUser, SessionDep
+from ..rest.errors import UNAUTHENTICATED
 from . import control as live_control
 from . import service as generations
 from .schemas import GenerationStatusPublic, KindPath

@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sorami_shared.logging import get_logger
 
-from ..web.errors import error_response
+from ..rest.errors import error_response
 from .idempotency import IdempotencyKeyReused, IdempotencyRace
 from .limits import LimitExceeded
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from sorami_shared.storage import ObjectNotFound, StorageError
 
-from ..web.deps import SettingsDep
+from ..rest.deps import SettingsDep
 from .signing import is_safe_key, verify
 from .urls import StorageDep
 

@@ -9,8 +9,8 @@ from fastapi import Depends
 from sorami_shared.logging import get_logger
 from sorami_shared.storage import Storage, StorageError, make_storage
 
+from ..rest.deps import Component
 from ..settings import GatewaySettings
-from ..web.deps import Component
 from .signing import signed_media_url
 
 log = get_logger(__name__)

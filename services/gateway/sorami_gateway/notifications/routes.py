@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from ..web.deps import CurrentUser, CursorQuery, SessionDep, page_cursor
-from ..web.errors import UNAUTHENTICATED
+from ..rest.deps import CurrentUser, CursorQuery, SessionDep, page_cursor
+from ..rest.errors import UNAUTHENTICATED
 from . import service as notifications
 from .schemas import MarkedAll, NotificationPage, NotificationPublic, UnreadCount
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from ..web.bodies import read_body
+from ..rest.bodies import read_body
 from .errors import OpenAIError, bad_request, from_validation
 
 T = TypeVar("T", bound=BaseModel)

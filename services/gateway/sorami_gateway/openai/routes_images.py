@@ -12,7 +12,7 @@ from sorami_shared.storage import Storage, StorageError
 from ..generations import service as generations
 from ..generations.tables import Generation, GenerationFile, Status
 from ..media.urls import MediaUrls, MediaUrlsDep, StorageDep
-from ..web.deps import Sessions
+from ..rest.deps import Sessions
 from .create import CreationDep
 from .errors import OPENAI_ERROR_RESPONSES, SERVER_ERROR, OpenAIError, OpenAIRoute, unavailable
 from .params import image_request

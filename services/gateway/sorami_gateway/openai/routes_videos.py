@@ -14,8 +14,8 @@ from ..generations import control as live_control
 from ..generations import service as generations
 from ..generations.tables import Generation, Status
 from ..media.urls import StorageDep
+from ..rest.deps import CorrelationId, CurrentUser, SessionDep, SettingsDep
 from ..settings import GatewaySettings
-from ..web.deps import CorrelationId, CurrentUser, SessionDep, SettingsDep
 from .create import CreationDep
 from .errors import OPENAI_ERROR_RESPONSES, OpenAIRoute, bad_request, not_found, unavailable
 from .params import video_request
