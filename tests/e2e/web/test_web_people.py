@@ -79,8 +79,13 @@ def test_accessibility_and_keyboard_on_the_main_views(browsing: Browsing) -> Non
         expect(done).to_have_attribute("data-status", "COMPLETED", timeout=60_000)
     video = browsing.generate("video", "ocean waves", num_frames=8, fps=8, **FAST)
     expect(video).to_have_attribute("data-status", "COMPLETED", timeout=60_000)
-    problems += _serious(page, "gallery")
+    running = browsing.generate("image", "a slow sunrise", width=128, height=128, **{
+        "num_inference_steps": 40})  # fmt: skip
+    expect(running.locator("progress")).not_to_have_attribute("value", "0", timeout=30_000)
+    problems += _serious(page, "gallery")  # with a live progress bar in it
     browsing.shot("gallery")
+    running.get_by_role("button", name="Cancel").click()
+    expect(running).to_have_attribute("data-status", "CANCELLED")
 
     opener = card.locator(".card-media")
     opener.focus()
@@ -91,7 +96,7 @@ def test_accessibility_and_keyboard_on_the_main_views(browsing: Browsing) -> Non
     expect(page.get_by_role("dialog")).to_be_hidden()
     expect(opener).to_be_focused()
 
-    page.get_by_role("button", name="Notifications, 4 unread").click()
+    page.locator("#bell").click()
     expect(page.locator("#notif-heading")).to_be_focused()
     problems += _serious(page, "notifications")
     page.keyboard.press("Escape")
