@@ -5,10 +5,11 @@ import { $, announce, showError, KIND_PATH } from "./dom.js";
 import { renderCard, statusLabel, UNFINISHED } from "./cards.js";
 import { openDetail } from "./detail.js";
 
-const PAGE = 24;
+const PAGE = 12;
 const items = new Map(); // job_id -> item (the /result shape)
 let filter = "";
 let cursor = null;
+let loading = false;
 let generation = 0; // bumps on reload: a stale page answer is dropped
 
 const list = () => $("#gallery");
@@ -45,7 +46,27 @@ function remove(jobId) {
   $("#gallery-empty").hidden = list().children.length > 0;
 }
 
-async function loadPage() {
+const AHEAD_PX = 200; // load the next page this far before the end of the list shows
+
+async function loadMore() {
+  if (loading || !cursor) return;
+  loading = true;
+  try {
+    await fetchPage();
+  } finally {
+    loading = false;
+  }
+  keepFilling();
+}
+
+// The observer fires on changes only: while the end of the list is in sight, go on.
+function keepFilling() {
+  if (cursor && $("#gallery-sentinel").getBoundingClientRect().top < innerHeight + AHEAD_PX) {
+    loadMore().catch(() => {});
+  }
+}
+
+async function fetchPage() {
   const mine = generation;
   const query = new URLSearchParams({ limit: PAGE });
   if (filter) query.set("kind", filter);
@@ -69,7 +90,8 @@ export async function reloadGallery() {
   cursor = null;
   items.clear();
   list().replaceChildren();
-  await loadPage();
+  await fetchPage();
+  keepFilling();
 }
 
 async function fetchResult(jobId, kind, { prepend = true } = {}) {
@@ -114,6 +136,6 @@ export function setUpGallery() {
     });
   }
   new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting) && cursor) loadPage().catch(() => {});
-  }, { rootMargin: "400px" }).observe($("#gallery-sentinel"));
+    if (entries.some((e) => e.isIntersecting)) loadMore().catch(() => {});
+  }, { rootMargin: `${AHEAD_PX}px` }).observe($("#gallery-sentinel"));
 }

@@ -3,6 +3,8 @@ video, watch them happen, bad input, cancel, delete, the gallery and the notific
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from playwright.sync_api import expect
 
@@ -153,3 +155,32 @@ def test_notifications_count_rises_and_mark_all_read_clears_it(browsing: Browsin
     page.reload()
     browsing.wait_ready()
     assert browsing.unread() == 0
+
+
+def test_the_gallery_pages_on_scroll_and_filters_by_kind(browsing: Browsing) -> None:
+    browsing.sign_in("gil")
+    prompts = [f"tile {i}" for i in range(14)]
+    with browsing.api() as api:
+        for i, prompt in enumerate(prompts):
+            kind = "videos" if i == 0 else "images"
+            body = {"prompt": prompt, "width": 64, "height": 64, "num_inference_steps": 1}
+            body |= {"num_frames": 4, "fps": 4} if kind == "videos" else {}
+            while (r := api.post(f"/api/{kind}/generate", json=body)).status_code == 429:
+                time.sleep(float(r.headers["Retry-After"]) / 4)  # the unfinished-jobs cap
+            assert r.status_code == 202, r.text
+    page = browsing.page
+    page.reload()
+    browsing.wait_ready()
+    expect(browsing.cards()).to_have_count(12)  # one page; the rest comes on scroll
+    page.mouse.wheel(0, 4000)  # scroll down: the next page loads
+    expect(browsing.cards()).to_have_count(14)
+    shown = browsing.cards().locator(".card-prompt").all_inner_texts()
+    assert shown == prompts[::-1]  # newest first
+    page.get_by_role("button", name="Videos").click()
+    expect(browsing.cards()).to_have_count(1)
+    expect(browsing.cards().first).to_have_attribute("data-kind", "video")
+    page.get_by_role("button", name="Images").click()
+    expect(browsing.cards()).to_have_count(12)
+    page.mouse.wheel(0, 4000)
+    expect(browsing.cards()).to_have_count(13)
+    assert set(browsing.cards().evaluate_all("cs => cs.map(c => c.dataset.kind)")) == {"image"}
