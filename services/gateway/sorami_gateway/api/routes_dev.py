@@ -35,7 +35,10 @@ class DevToken(BaseModel):
 @router.post(
     "/token",
     response_model=DevToken,
-    responses={403: {"description": "Refused: the gateway is not in development"}},
+    responses={
+        400: {"description": "The body cannot be parsed (not UTF-8 JSON)"},
+        403: {"description": "Refused: the gateway is not in development"},
+    },
 )
 async def development_token(body: DevTokenRequest, context: Context) -> DevToken:
     """A development JWT for `user` (the web app's sign-in form). Refused outside
