@@ -39,9 +39,6 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-SLOW = {"width": "160", "height": "160", "num_inference_steps": "40"}
-
-
 class Browsing:
     def __init__(self, system: System, page: Page, artifacts: Path) -> None:
         self.system, self.page, self.artifacts = system, page, artifacts
@@ -100,6 +97,12 @@ class Browsing:
 
     def cards(self) -> Locator:
         return self.page.locator("#gallery .card")
+
+    def natural_size(self, image: Locator) -> tuple[int, int]:
+        """The image's decoded size, once it has loaded."""
+        handle = image.element_handle()
+        self.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=handle)
+        return tuple(image.evaluate("img => [img.naturalWidth, img.naturalHeight]"))  # type: ignore[return-value]
 
     def events(self) -> list[dict[str, Any]]:
         return self.page.evaluate("window.__events")

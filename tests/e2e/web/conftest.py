@@ -10,13 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserType, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserType,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from tests.e2e.system import ROOT, System
 from tests.e2e.web.browsing import Browsing, run_async
 from tests.support import infra
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Events cross five processes on a shared 2-core machine: wait up to 15 s for what must appear.
+expect.set_options(timeout=15_000)
 ARTIFACTS = ROOT / ".run" / "artifacts" / "web"
 
 

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.web.browsing import Browsing
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 FAST = {"width": 64, "height": 64, "num_inference_steps": 2}
 PAGE_BUDGET_BYTES = 100 * 1024
@@ -26,8 +26,8 @@ def test_two_users_in_two_contexts_see_only_their_own(
     bob.expect_console(r"status of 404")
     a_card = alice.generate("image", "alice's lantern", **FAST)
     b_card = bob.generate("video", "bob's river", num_frames=8, fps=8, **FAST)
-    expect(a_card).to_have_attribute("data-status", "COMPLETED", timeout=60_000)
-    expect(b_card).to_have_attribute("data-status", "COMPLETED", timeout=60_000)
+    expect(a_card).to_have_attribute("data-status", "COMPLETED", timeout=90_000)
+    expect(b_card).to_have_attribute("data-status", "COMPLETED", timeout=90_000)
     expect(alice.page.locator("#bell-count")).to_have_text("1")
     expect(bob.page.locator("#bell-count")).to_have_text("1")
     a_job, b_job = a_card.get_attribute("data-job-id"), b_card.get_attribute("data-job-id")
@@ -72,13 +72,13 @@ def test_accessibility_and_keyboard_on_the_main_views(browsing: Browsing) -> Non
     page.get_by_role("button", name="Generate").focus()
     page.keyboard.press("Enter")
     card = browsing.cards().first
-    expect(card).to_have_attribute("data-status", "COMPLETED", timeout=60_000)
+    expect(card).to_have_attribute("data-status", "COMPLETED", timeout=90_000)
     expect(page.locator("#announcer")).not_to_be_empty()
     for prompt in ("a glass greenhouse", "autumn forest path"):
         done = browsing.generate("image", prompt, **FAST)
-        expect(done).to_have_attribute("data-status", "COMPLETED", timeout=60_000)
+        expect(done).to_have_attribute("data-status", "COMPLETED", timeout=90_000)
     video = browsing.generate("video", "ocean waves", num_frames=8, fps=8, **FAST)
-    expect(video).to_have_attribute("data-status", "COMPLETED", timeout=60_000)
+    expect(video).to_have_attribute("data-status", "COMPLETED", timeout=90_000)
     running = browsing.generate("image", "a slow sunrise", width=128, height=128, **{
         "num_inference_steps": 40})  # fmt: skip
     expect(running.locator("progress")).not_to_have_attribute("value", "0", timeout=30_000)
@@ -127,7 +127,7 @@ def test_first_load_is_light_and_a_phone_works(browsing: Browsing, browser: Brow
         mobile = Browsing(browsing.system, phone.new_page(), browsing.artifacts)
         mobile.sign_in("phone")
         card = mobile.generate("image", "a paper boat", **FAST)
-        expect(card).to_have_attribute("data-status", "COMPLETED", timeout=60_000)
+        expect(card).to_have_attribute("data-status", "COMPLETED", timeout=90_000)
         page = mobile.page
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         composer = page.locator(".composer").bounding_box()

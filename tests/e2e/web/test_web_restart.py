@@ -14,7 +14,7 @@ from tests.e2e.system import System
 from tests.e2e.web.browsing import Browsing, run_async
 from tests.support.sse import sse_stream
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 
 def _server_log(system: System, user: str, through: int) -> list[tuple[int, str, str | None]]:
@@ -63,7 +63,7 @@ def test_the_page_resumes_after_a_gateway_restart_and_misses_no_status(browsing:
 
     expect(page.locator("#connection")).to_have_text("Live", timeout=30_000)
     expect(card).to_have_attribute("data-status", "COMPLETED", timeout=30_000)
-    assert card.locator("img").evaluate("img => img.complete && img.naturalWidth") == 96
+    assert browsing.natural_size(card.locator("img")) == (96, 96)
     expect(page.locator("#bell-count")).to_have_text("1")  # the notification made meanwhile
 
     seen = {
