@@ -36,6 +36,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from . import metrics
 from .events import Envelope, UnparseableEvent, parse_event
 from .logging import get_logger, job_context
 from .topology import QueueSpec, StreamSpec, declare_queue, declare_stream, declare_topology
@@ -194,11 +195,15 @@ class EventBus:
                 timeout=timeout or self.publish_timeout,
             )
         except aiormq.exceptions.DeliveryError as exc:
+            metrics.publish_failed(envelope.type)
             raise PublishFailed(f"{envelope.type} {envelope.id} returned: {exc}") from exc
         except (TimeoutError, aiormq.exceptions.AMQPError, RuntimeError) as exc:
+            metrics.publish_failed(envelope.type)
             raise PublishFailed(f"{envelope.type} {envelope.id} not confirmed: {exc!r}") from exc
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+            metrics.publish_failed(envelope.type)
             raise PublishFailed(f"{envelope.type} {envelope.id} nacked by the broker")
+        metrics.published(envelope.type)
 
     async def consume(
         self,
@@ -343,6 +348,7 @@ async def _run_riding_out_outages(
             if not is_transient(exc):
                 raise
             retry += 1
+            metrics.retried_in_place(spec.name)
             delay = backoff_seconds(retry, base=0.2, cap=5.0)
             if loop.time() + delay > deadline or not _channel_open(message):
                 raise
@@ -383,6 +389,7 @@ async def handle_delivery(
             message_id=message.message_id,
             correlation_id=(message.headers or {}).get(HEADER_CORRELATION_ID),
         )
+        metrics.dead_lettered(spec.name, "unparseable")
         await _settle(message.reject(requeue=False))
         return
     with job_context(
@@ -398,6 +405,7 @@ async def handle_delivery(
             )
         except Reject as exc:
             log.error("message dead-lettered by handler", queue=spec.name, reason=str(exc))
+            metrics.dead_lettered(spec.name, "rejected")
             await _settle(message.reject(requeue=False))
         except asyncio.CancelledError:
             # Shutting down mid-handler: leave it unacknowledged; the broker redelivers it.
@@ -410,9 +418,11 @@ async def handle_delivery(
                 max_attempts=delivery.max_attempts,
                 error=str(exc),
             )
+            metrics.settled(spec.name, "requeued")
             await asyncio.sleep(backoff_seconds(delivery.attempt))
             await _settle(message.nack(requeue=True))
         else:
+            metrics.settled(spec.name, "acked")
             await _settle(message.ack())
 
 

@@ -1,0 +1,154 @@
+"""The gateway's Prometheus metrics: jobs (created, finished, latency, queue wait), the outbox,
+the watchdog. HTTP metrics come from prometheus-fastapi-instrumentator (:func:`instrument`).
+
+Job metrics are recorded only once their transaction COMMITS (:func:`_after_commit`): a
+rolled-back create or a projection retried after a database error counts once, like the rows.
+Labels: kind, model (the allow-list's names), outcome, failure code: closed sets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from prometheus_client import Counter, Gauge, Histogram
+from sorami_shared.logging import get_logger
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .db import SessionFactory
+from .models import OutboxMessage, Status
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from .models import Generation
+
+# seconds: from a tiny CPU image (< 1 s) to a long GPU video (tens of minutes)
+LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 3600)
+
+JOBS_CREATED = Counter(
+    "sorami_jobs_created_total",
+    "Generations accepted (committed), by kind and model",
+    ["kind", "model"],
+)
+JOBS_FINISHED = Counter(
+    "sorami_jobs_finished_total",
+    "Generations that reached a terminal status, by kind, outcome (completed, failed, "
+    "cancelled) and code (the failure code; = outcome otherwise)",
+    ["kind", "outcome", "code"],
+)
+JOB_LATENCY = Histogram(
+    "sorami_job_latency_seconds",
+    "Created to terminal (end-to-end), by kind and outcome",
+    ["kind", "outcome"],
+    buckets=LATENCY_BUCKETS,
+)
+JOB_QUEUE_WAIT = Histogram(
+    "sorami_job_queue_wait_seconds",
+    "Created to started (the first progress a generator reported), by kind",
+    ["kind"],
+    buckets=LATENCY_BUCKETS,
+)
+OUTBOX_BACKLOG = Gauge("sorami_outbox_backlog", "Outbox rows not yet published")
+OUTBOX_OLDEST_AGE = Gauge(
+    "sorami_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row (0: none)"
+)
+WATCHDOG_JOBS = Counter(
+    "sorami_watchdog_jobs_total", "Stalled jobs the watchdog re-sent or failed", ["action"]
+)
+
+log = get_logger(__name__)
+
+_PENDING = "sorami_metrics_pending"
+
+
+def _after_commit(session: AsyncSession, record: Callable[[], None]) -> None:
+    sync = session.sync_session
+    if _PENDING not in sync.info:
+        sync.info[_PENDING] = []
+
+        def flush(s: object) -> None:
+            for fn in sync.info.pop(_PENDING, []):
+                fn()
+            sync.info[_PENDING] = []
+
+        def drop(s: object) -> None:
+            sync.info[_PENDING] = []
+
+        sa.event.listen(sync, "after_commit", flush)
+        sa.event.listen(sync, "after_rollback", drop)
+    sync.info[_PENDING].append(record)
+
+
+def job_created(session: AsyncSession, kind: str, model: str) -> None:
+    _after_commit(session, JOBS_CREATED.labels(kind, model).inc)
+
+
+def job_changed(session: AsyncSession, generation: Generation) -> None:
+    """After a state change of ``generation`` (refreshed): its queue wait if it just started,
+    its outcome and latency if it just ended (a terminal status never changes again). "Just
+    started": ``started_at`` was set by this very change (both it and ``updated_at`` are the
+    transaction's ``now()``)."""
+    kind, created = generation.kind, generation.created_at
+    started, ended = generation.started_at, generation.completed_at
+    status = Status(generation.status)
+    code = generation.error_code or status.value.lower()
+    records: list[Callable[[], None]] = []
+    if started is not None and started == generation.updated_at and created is not None:
+        records.append(lambda: JOB_QUEUE_WAIT.labels(kind).observe(_seconds(created, started)))
+    if status.terminal:
+        outcome = status.value.lower()
+        records.append(JOBS_FINISHED.labels(kind, outcome, code).inc)
+        if created is not None and ended is not None:
+            latency = _seconds(created, ended)
+            records.append(lambda: JOB_LATENCY.labels(kind, outcome).observe(latency))
+    for record in records:
+        _after_commit(session, record)
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return max(0.0, (end - start).total_seconds())
+
+
+async def sample_outbox(sessions: SessionFactory, stop: asyncio.Event, interval_s: float) -> None:
+    """Until ``stop``: the outbox backlog and its oldest row's age (one indexed query: the
+    partial index on unpublished rows) every ``interval_s``."""
+    query = sa.select(
+        sa.func.count(),
+        sa.func.extract("epoch", sa.func.now() - sa.func.min(OutboxMessage.created_at)),
+    ).where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
+    while not stop.is_set():
+        try:
+            async with sessions() as session:
+                backlog, oldest_age = (await session.execute(query)).one()
+            OUTBOX_BACKLOG.set(backlog)
+            OUTBOX_OLDEST_AGE.set(float(oldest_age or 0.0))
+        except Exception as exc:  # noqa: BLE001 - database down: the relay says so; sample later
+            log.warning("outbox sampling failed", error=repr(exc)[:300])
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(interval_s):
+                await stop.wait()
+
+
+def watchdog_swept(requeued: int, failed: int) -> None:
+    WATCHDOG_JOBS.labels("requeued").inc(requeued)
+    WATCHDOG_JOBS.labels("failed").inc(failed)
+
+
+def instrument(app: FastAPI) -> None:
+    """HTTP requests by route template and status, and their latency; served on the metrics
+    port only, never on the API's own port."""
+    from prometheus_fastapi_instrumentator import Instrumentator
+
+    Instrumentator(
+        should_group_status_codes=False,
+        excluded_handlers=["/healthz", "/readyz"],
+    ).instrument(
+        app,
+        metric_namespace="sorami",
+        latency_lowr_buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    )
