@@ -3,14 +3,13 @@
 Every name starts with ``sorami_``; label values come from closed sets (queue names, event
 types, outcomes), never from job or user ids. Each service adds its own in
 ``sorami_<service>/metrics.py``; all of them live in prometheus-client's default registry, which
-:func:`serve_metrics` exposes on a port of its own (never on the public API's port).
+:mod:`sorami_shared.metrics_server` exposes on a port of its own (never on the public API's
+port).
 """
 
 from __future__ import annotations
 
-import argparse
-
-from prometheus_client import Counter, Gauge, disable_created_metrics, start_http_server
+from prometheus_client import Counter, Gauge, disable_created_metrics
 
 from .logging import get_logger
 
@@ -76,24 +75,3 @@ def dead_lettered(queue: str, reason: str) -> None:
 
 def retried_in_place(queue: str) -> None:
     MESSAGES_RETRIED_IN_PLACE.labels(queue).inc()
-
-
-def port_option() -> argparse.ArgumentParser:
-    """``--metrics-port``, for the subcommands of a long-running process (a parent parser)."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=None,
-        help="serve Prometheus /metrics on this port (default: the METRICS_PORT setting)",
-    )
-    return parser
-
-
-def serve_metrics(port: int | None, *, host: str, process: str) -> None:
-    """Serve the default registry at ``http://host:port/metrics`` from a daemon thread;
-    ``None`` or 0: no metrics endpoint."""
-    if not port:
-        return
-    start_http_server(port, addr=host)
-    log.info("metrics served", url=f"http://{host}:{port}/metrics", process=process)

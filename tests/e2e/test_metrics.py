@@ -96,6 +96,12 @@ async def test_every_process_reports_what_the_jobs_did(make_system) -> None:
         assert time.monotonic() < deadline, (delivered, sampled, outcomes)
         await asyncio.sleep(0.5)
 
+    async with httpx.AsyncClient(timeout=5) as client:  # the probes Kubernetes uses
+        for name in PROCESSES:
+            for probe in ("healthz", "readyz"):
+                r = await client.get(f"http://127.0.0.1:{system.metrics_ports[name]}/{probe}")
+                assert r.status_code == 200, (name, probe, r.text)
+
     api, projector = scraped["gateway-api"][1], scraped["gateway-projector"][1]
     generator, watchdog = scraped["generator-0"], scraped["gateway-watchdog"]
     created = total(api, "sorami_jobs_created_total")

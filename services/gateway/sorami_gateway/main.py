@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from sorami_shared.logging import configure_logging, get_logger
 from sorami_shared.messaging import EventBus
-from sorami_shared.metrics import port_option, serve_metrics
+from sorami_shared.metrics_server import port_option, serve_metrics
 from sorami_shared.topology import GATEWAY_PROJECTION
 
 from .settings import GatewaySettings

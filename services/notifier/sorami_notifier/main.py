@@ -8,7 +8,7 @@ import signal
 import sys
 
 from sorami_shared.logging import configure_logging, get_logger
-from sorami_shared.metrics import port_option, serve_metrics
+from sorami_shared.metrics_server import port_option, serve_metrics
 
 from .settings import NotifierSettings
 
