@@ -82,3 +82,9 @@ live-figures: install services
 # failures (longer run: make security-figures SORAMI_FUZZ_EXAMPLES=200).
 security-figures: install services
 	SORAMI_FUZZ_EXAMPLES=$(or $(SORAMI_FUZZ_EXAMPLES),40) $(PYTEST) tests/integration/security/test_isolation_matrix.py tests/integration/security/test_fuzz_openapi.py -s -q $(PYTEST_OPTS) | grep -E '^\[(isolation|fuzz)\]|passed|failed'
+
+.PHONY: asyncapi
+# docs/asyncapi.yaml (AsyncAPI 3) from the event models and the topology; a test fails when the
+# committed file differs from what the code produces.
+asyncapi: install
+	$(BIN)/python scripts/asyncapi.py
