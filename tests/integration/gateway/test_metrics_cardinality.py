@@ -17,18 +17,11 @@ import pytest
 from prometheus_client import REGISTRY
 from sorami_gateway.db import create_engine, create_session_factory
 from sorami_gateway.projector import Projector
-from sorami_shared.events import (
-    FailureCode,
-    FileInfo,
-    GenerationCompleted,
-    GenerationFailed,
-    GenerationProgress,
-    Kind,
-    new_event,
-)
+from sorami_shared.events import FailureCode, Kind
 from sorami_shared.messaging import Delivery
 
 from .conftest import SMALL_IMAGE, SMALL_VIDEO, auth, running_client
+from .projection_events import completed, failed, progress
 
 pytestmark = pytest.mark.integration
 
@@ -47,10 +40,6 @@ def sorami_series() -> dict[str, set[tuple[tuple[str, str], ...]]]:
     return series
 
 
-def event(data):  # noqa: ANN001, ANN201 - test shorthand
-    return new_event(data, source="sorami-generator", correlation_id=str(uuid.uuid4()))
-
-
 async def run_jobs(client, projector: Projector, numbers: range) -> None:  # noqa: ANN001
     for n in numbers:
         user = USERS[n % len(USERS)]
@@ -61,31 +50,16 @@ async def run_jobs(client, projector: Projector, numbers: range) -> None:  # noq
         job_id = uuid.UUID(r.json()["job_id"])
         status = await client.get(f"/api/{kind.value}s/{job_id}/status", headers=auth(user))
         assert status.status_code == 200
-        common = {"job_id": job_id, "user_id": user, "kind": kind}
+        project = projector.handle
         match n % 4:
             case 0 | 3:  # completed (3: without a progress event first)
                 if n % 4 == 0:
-                    await projector.handle(
-                        event(GenerationProgress(**common, progress=50)), DELIVERY
-                    )
-                files = [
-                    FileInfo(
-                        index=0,
-                        key=f"{kind.value}/{job_id}/0",
-                        mime_type="image/png",
-                        bytes=10,
-                        width=64,
-                        height=64,
-                    )
-                ]
-                done = GenerationCompleted(**common, model="m", seed=1, files=files)
-                await projector.handle(event(done), DELIVERY)
+                    await project(progress(job_id, 50, user=user, kind=kind), DELIVERY)
+                await project(completed(job_id, user=user, kind=kind), DELIVERY)
             case 1:  # failed, every code in turn
-                await projector.handle(event(GenerationProgress(**common, progress=10)), DELIVERY)
+                await project(progress(job_id, 10, user=user, kind=kind), DELIVERY)
                 code = CODES[(n // 4) % len(CODES)]
-                await projector.handle(
-                    event(GenerationFailed(**common, code=code, reason="r")), DELIVERY
-                )
+                await project(failed(job_id, user=user, kind=kind, code=code), DELIVERY)
             case 2:  # cancelled by its user
                 r = await client.post(f"/api/{kind.value}s/{job_id}/cancel", headers=auth(user))
                 assert r.status_code == 202, r.text
