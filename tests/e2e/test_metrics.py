@@ -136,6 +136,7 @@ async def test_every_process_reports_what_the_jobs_did(make_system) -> None:
     assert total(scraped["notifier"][1], consumed, queue="notifier.outcomes", outcome="acked") >= 4
     assert total(relay, "sorami_queue_messages", queue="generator.requests.dlq") == 0
     assert "sorami_outbox_backlog" in scraped["gateway-relay"][0]
+    assert "sorami_outbox_backlog" not in scraped["gateway-api"][0]  # the relay's alone
     assert "sorami_outbox_oldest_age_seconds" in scraped["gateway-relay"][0]
 
     # the generator's stages

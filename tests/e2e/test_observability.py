@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import sorami_gateway.metrics as gateway_metrics
+import sorami_gateway.outbox_metrics  # noqa: F401 - registers the relay's outbox gauges
 import sorami_generator.metrics  # noqa: F401 - registers the generator's metrics
 import sorami_notifier.metrics  # noqa: F401 - registers the notifier's metrics
 import sorami_shared.metrics  # noqa: F401 - registers the messaging metrics

@@ -70,7 +70,7 @@ async def run_relay(settings: GatewaySettings, stop: asyncio.Event) -> None:
 
     from .db import create_engine, create_session_factory
     from .janitor import Janitor
-    from .metrics import sample_outbox
+    from .outbox_metrics import sample_outbox
     from .relay import OutboxRelay
 
     engine = create_engine(settings, pool_size=3, max_overflow=2)

@@ -1,5 +1,6 @@
-"""The gateway's Prometheus metrics: jobs (created, finished, latency, queue wait), the outbox,
-the watchdog. HTTP metrics come from prometheus-fastapi-instrumentator (:func:`instrument`).
+"""The gateway's Prometheus metrics: jobs (created, finished, latency, queue wait) and the
+watchdog; the outbox's are in :mod:`sorami_gateway.outbox_metrics` (the relay's alone). HTTP
+metrics come from prometheus-fastapi-instrumentator (:func:`instrument`).
 
 Job metrics are recorded only once their transaction COMMITS (:func:`_after_commit`): a
 rolled-back create or a projection retried after a database error counts once, like the rows.
@@ -8,19 +9,15 @@ Labels: kind, model (the allow-list's names), outcome, failure code: closed sets
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from prometheus_client import Counter, Gauge, Histogram
-from sorami_shared.logging import get_logger
+from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .db import SessionFactory
-from .models import OutboxMessage, Status
+from .models import Status
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -53,15 +50,9 @@ JOB_QUEUE_WAIT = Histogram(
     ["kind"],
     buckets=LATENCY_BUCKETS,
 )
-OUTBOX_BACKLOG = Gauge("sorami_outbox_backlog", "Outbox rows not yet published")
-OUTBOX_OLDEST_AGE = Gauge(
-    "sorami_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row (0: none)"
-)
 WATCHDOG_JOBS = Counter(
     "sorami_watchdog_jobs_total", "Stalled jobs the watchdog re-sent or failed", ["action"]
 )
-
-log = get_logger(__name__)
 
 _PENDING = "sorami_metrics_pending"
 
@@ -112,26 +103,6 @@ def job_changed(session: AsyncSession, generation: Generation) -> None:
 
 def _seconds(start: datetime, end: datetime) -> float:
     return max(0.0, (end - start).total_seconds())
-
-
-async def sample_outbox(sessions: SessionFactory, stop: asyncio.Event, interval_s: float) -> None:
-    """Until ``stop``: the outbox backlog and its oldest row's age (one indexed query: the
-    partial index on unpublished rows) every ``interval_s``."""
-    query = sa.select(
-        sa.func.count(),
-        sa.func.extract("epoch", sa.func.now() - sa.func.min(OutboxMessage.created_at)),
-    ).where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
-    while not stop.is_set():
-        try:
-            async with sessions() as session:
-                backlog, oldest_age = (await session.execute(query)).one()
-            OUTBOX_BACKLOG.set(backlog)
-            OUTBOX_OLDEST_AGE.set(float(oldest_age or 0.0))
-        except Exception as exc:  # noqa: BLE001 - database down: the relay says so; sample later
-            log.warning("outbox sampling failed", error=repr(exc)[:300])
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(interval_s):
-                await stop.wait()
 
 
 def watchdog_swept(requeued: int, failed: int) -> None:
