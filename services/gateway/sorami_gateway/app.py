@@ -14,7 +14,8 @@ from sorami_shared.logging import get_logger
 from .events import routes as events_routes
 from .events.hub import EventHub
 from .generations import routes as generations_routes
-from .generations import routes_control
+from .generations import routes_control, routes_history, routes_models
+from .generations.metrics import instrument_http
 from .generations.openapi import document_generate_bodies
 from .generations.requests import build_request_models, request_models_component
 from .guards.errors import install_guard_handlers
@@ -25,10 +26,11 @@ from .media import routes as media_routes
 from .media.urls import MediaUrls, media_urls_component, open_storage, storage_component
 from .notifications import routes as notifications_routes
 from .openai import router as openai_router
-from .rest import health
+from .rest import health, routes_dev
 from .rest.deps import authenticator_component, sessions_component, settings_component
 from .rest.errors import install_error_handlers
 from .rest.middleware import RequestContextMiddleware
+from .rest.web_app import mount_web_app
 from .settings import GatewaySettings
 
 log = get_logger(__name__)
@@ -75,6 +77,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(RequestContextMiddleware)
+    instrument_http(app)  # served on the metrics port (sorami-gateway api --metrics-port)
     install_error_handlers(app)
     install_guard_handlers(app)
     app.include_router(health.router)
@@ -84,7 +87,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(events_routes.router)  # server-sent events
     app.include_router(media_routes.router)
     app.include_router(openai_router)  # /v1: the OpenAI-compatible facade
+    app.include_router(routes_history.router)  # /api/generations: both kinds (web gallery)
+    app.include_router(routes_models.router)
+    app.include_router(routes_dev.router)  # /api/dev/token: development sign-in
     document_generate_bodies(app, request_models)
+    mount_web_app(app, settings)  # last: "/" matches whatever the API did not
     return app
 
 

@@ -27,6 +27,7 @@ from .feed import append_generation, generation_data
 from .service import EVENT_SOURCE
 from .tables import Generation, Status
 from .transitions import State, on_cancelled
+from . import metrics
 
 log = get_logger(__name__)
 
@@ -70,6 +71,7 @@ async def _cancel_locked(
         )
     )
     await session.refresh(generation)
+    metrics.job_changed(session, generation)
     event = new_event(
         GenerationCancelRequested(
             job_id=generation.id,  # type: ignore[arg-type]

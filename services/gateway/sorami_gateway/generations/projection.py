@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..events import log as user_events
 from ..media import deletions as storage_deletions
+from . import metrics
 from .feed import append_generation
 from .tables import Generation, GenerationFile, Status
 from .transitions import Change, State, on_cancelled, on_completed, on_failed, on_progress
@@ -96,6 +97,7 @@ async def _apply(
     job_id: uuid.UUID = generation.id  # type: ignore[assignment]
     await session.execute(sa.update(Generation).where(Generation.id == job_id).values(**values))
     await session.refresh(generation)
+    metrics.job_changed(session, generation)
     return generation
 
 

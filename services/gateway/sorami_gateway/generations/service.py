@@ -14,9 +14,10 @@ from sorami_shared.events import GenerationRequested, Kind, new_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..events import log as user_events
-from ..infra.cursor import Cursor, fetch_page, next_cursor
+from ..infra.cursor import Cursor, fetch_page, keyset_page, next_cursor
 from ..media.urls import MediaUrls
 from ..outbox.writer import add_to_outbox
+from . import metrics
 from .feed import status_data
 from .requests import GenerateRequestBase
 from .schemas import (
@@ -65,6 +66,7 @@ async def create_generation(
         correlation_id=correlation_id,
     )
     await add_to_outbox(session, event)
+    metrics.job_created(session, kind.value, params.model)
     # the first event of its stream (GET /api/events), in the same transaction
     await user_events.append(
         session,
@@ -90,16 +92,26 @@ async def get_generation(
 
 
 async def list_generations(
-    session: AsyncSession, *, user_id: str, kind: Kind, cursor: Cursor | None, limit: int
+    session: AsyncSession, *, user_id: str, kind: Kind | None, cursor: Cursor | None, limit: int
 ) -> tuple[list[Generation], bool]:
-    """One page of the caller's generations of that kind, newest first; True: more follow."""
-    return await fetch_page(
-        session,
-        sa.select(Generation).where(Generation.user_id == user_id, Generation.kind == kind.value),
-        (Generation.created_at, Generation.id),
-        after=(cursor.created_at, cursor.id) if cursor is not None else None,
-        limit=limit,
+    """One page of the caller's generations, newest first; True: more follow. ``kind=None``:
+    both kinds, one index scan per kind of ``ix_generations_history``, merged (no second
+    index needed)."""
+    key = (Generation.created_at, Generation.id)
+    after = (cursor.created_at, cursor.id) if cursor is not None else None
+    if kind is not None:
+        return await fetch_page(session, _of_kind(user_id, kind), key, after=after, limit=limit)
+    scans = [keyset_page(_of_kind(user_id, k), key, after=after, limit=limit) for k in Kind]
+    merged = sa.union_all(*(scan.subquery().select() for scan in scans)).subquery()
+    query = sa.select(Generation).from_statement(
+        sa.select(merged).order_by(merged.c.created_at.desc(), merged.c.id.desc()).limit(limit + 1)
     )
+    rows = list((await session.execute(query)).scalars())
+    return rows[:limit], len(rows) > limit
+
+
+def _of_kind(user_id: str, kind: Kind) -> sa.Select:
+    return sa.select(Generation).where(Generation.user_id == user_id, Generation.kind == kind.value)
 
 
 async def count_unfinished(session: AsyncSession, user_id: str) -> int:
@@ -163,7 +175,7 @@ async def history_page(
     session: AsyncSession,
     *,
     user_id: str,
-    kind: Kind,
+    kind: Kind | None,
     cursor: Cursor | None,
     limit: int,
     urls: MediaUrls,

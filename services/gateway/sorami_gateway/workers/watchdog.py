@@ -7,6 +7,7 @@ from typing import Any
 
 from sorami_shared.logging import get_logger
 
+from ..generations import metrics
 from ..generations.stalled import sweep
 from .loop import Pass, Worker
 
@@ -32,6 +33,7 @@ class Watchdog(Worker):
 
     async def step(self) -> Pass:
         result = await sweep(self.sessions, self.settings)
+        metrics.watchdog_swept(len(result.requeued), len(result.failed))
         if result.requeued or result.failed:
             log.info("watchdog sweep", requeued=len(result.requeued), failed=len(result.failed))
         return Pass.IDLE
