@@ -23,11 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..events import log as user_events
 from ..media import deletions as storage_deletions
 from ..outbox.writer import add_to_outbox
+from . import metrics
 from .feed import append_generation, generation_data
 from .service import EVENT_SOURCE
 from .tables import Generation, Status
 from .transitions import State, on_cancelled
-from . import metrics
 
 log = get_logger(__name__)
 

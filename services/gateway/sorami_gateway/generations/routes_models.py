@@ -10,9 +10,9 @@ from typing import Any
 from fastapi import APIRouter
 from sorami_shared.events import Kind
 
-from ..settings import GatewaySettings
 from ..rest.deps import CurrentUser, SettingsDep
 from ..rest.errors import UNAUTHENTICATED
+from ..settings import GatewaySettings
 
 router = APIRouter(prefix="/api", tags=["models"], responses=UNAUTHENTICATED)
 

@@ -19,7 +19,7 @@ from ..settings import GatewaySettings
 
 log = get_logger(__name__)
 
-PACKAGED_WEB_DIR = Path(__file__).resolve().parent / "web"
+PACKAGED_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 # Same origin only for code and API calls; media may come from S3 (presigned URLs).
 CONTENT_SECURITY_POLICY = (
