@@ -132,3 +132,57 @@ def _summary(exc: BaseException) -> str:
         )
     ]
     return " | ".join(keep)[:1200] or text[:1200]
+
+
+NON_FINITE = ("NaN", "Infinity", "-Infinity", "1e999")
+
+
+def _numeric_fields(schema: dict, document: dict) -> set[str]:
+    """Names of the number/integer properties of a body schema (through $ref and anyOf)."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return _numeric_fields(document["components"]["schemas"][name], document)
+    names: set[str] = set()
+    for option in schema.get("anyOf", []) + schema.get("oneOf", []):
+        names |= _numeric_fields(option, document)
+    for name, prop in schema.get("properties", {}).items():
+        types = {prop.get("type")} | {o.get("type") for o in prop.get("anyOf", [])}
+        if types & {"number", "integer"}:
+            names.add(name)
+    return names
+
+
+def test_non_finite_numbers_in_every_json_body_are_4xx(make_settings):
+    # issue 11: JSON extended with NaN/Infinity (what Python's json and JavaScript's
+    # JSON.stringify-alikes send) and 1e999 (a float overflow), in every numeric field of
+    # every documented JSON body: a 4xx with a JSON body, never a 500
+    settings = make_settings(rate_limit_generations=0, max_unfinished_jobs=0)
+    app = create_app(settings)
+    document = app.openapi()
+    sent = 0
+    with serve_in_thread(app) as base_url, requests.Session() as session:
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                content = operation.get("requestBody", {}).get("content", {})
+                schema = content.get("application/json", {}).get("schema")
+                if not schema:
+                    continue
+                url = base_url + path.replace("{kind}", "images").replace(
+                    "{video_id}", str(uuid.uuid4())
+                )
+                for field in sorted(_numeric_fields(schema, document)):
+                    for literal in NON_FINITE:
+                        body = f'{{"prompt": "x", "{field}": {literal}}}'
+                        response = session.request(
+                            method.upper(),
+                            url,
+                            data=body,
+                            headers={**auth("fuzzer"), "Content-Type": "application/json"},
+                            timeout=10,
+                        )
+                        sent += 1
+                        where = f"{method.upper()} {path} {field}={literal}"
+                        assert 400 <= response.status_code < 500, (where, response.text)
+                        assert response.json(), where
+    print(f"\n[fuzz] {sent} non-finite numbers sent, every one refused with a 4xx")
+    assert sent >= 40

@@ -26,6 +26,7 @@ from . import (
     routes_generations,
     routes_health,
     routes_media,
+    routes_models,
     routes_notifications,
 )
 from .deps import AppContext
@@ -86,6 +87,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(routes_health.router)
     app.include_router(routes_notifications.router)
+    app.include_router(routes_models.router)
     app.include_router(routes_generations.router)
     app.include_router(routes_control.router)  # cancel, delete
     app.include_router(routes_events.router)  # server-sent events

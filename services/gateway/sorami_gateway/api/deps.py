@@ -15,7 +15,7 @@ from sorami_shared.events import Kind
 from sorami_shared.storage import Storage
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..auth import Authenticator, AuthError
+from ..auth import MISSING_TOKEN, Authenticator, AuthError
 from ..cursor import Cursor, InvalidCursor
 from ..db import SessionFactory
 from ..generation_requests import GenerateRequestBase
@@ -58,7 +58,7 @@ async def get_current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthError("missing bearer token")
+        raise AuthError("missing bearer token", MISSING_TOKEN)
     return await context.authenticator.user_id(credentials.credentials)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from ..auth import AuthError, AuthUnavailable
 from ..idempotency import IdempotencyKeyReused, IdempotencyRace
 from ..rate_limits import LimitExceeded
+from .error_inputs import safe_errors
 
 log = get_logger(__name__)
 
@@ -52,10 +53,15 @@ def _unavailable(detail: str, *, retry_after_s: int) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler, but the echoed input is bounded and JSON-safe (NaN, 1e999)
+        return JSONResponse({"detail": safe_errors(exc.errors())}, status_code=422)
+
     @app.exception_handler(AuthError)
     async def _auth(_: Request, exc: AuthError) -> JSONResponse:
         return JSONResponse(
-            {"detail": "not authenticated"},
+            {"detail": exc.detail},
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )

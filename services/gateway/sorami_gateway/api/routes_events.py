@@ -12,8 +12,9 @@ The stream carries the caller's events only, from the durable log
 
 Control frames: ``retry:`` first; ``event: ready`` (no id) with ``{"last_event_id": N}``, the
 position the stream starts after; ``event: resync`` (no id) when the client's
-``Last-Event-ID`` is older than the retention window, i.e. it missed events and should re-read
-the state with the REST API; ``: heartbeat`` comment lines every ``events_heartbeat_s``.
+``Last-Event-ID`` is older than the retention window (it missed events) or beyond the newest
+event (an id this log never gave; the stream then starts at "now"): either way it should
+re-read the state with the REST API; ``: heartbeat`` comment lines every ``events_heartbeat_s``.
 
 Resume: ``Last-Event-ID`` header (what EventSource sends on reconnect), or ``?last_event_id=``.
 Without either, the stream starts at "now". Auth: ``Authorization: Bearer <JWT>``, or
@@ -35,9 +36,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sorami_shared.logging import get_logger
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import stream_tokens, user_events
-from ..auth import AuthError
+from ..auth import MISSING_TOKEN, AuthError
 from ..event_hub import EventHub
 from .deps import AppContext, Context, CurrentUser
 from .errors import UNAUTHENTICATED
@@ -88,7 +90,7 @@ async def _stream_user(
     if stream_token is not None:
         return stream_tokens.verify(context.settings, stream_token)
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthError("missing bearer token or stream_token")
+        raise AuthError("missing bearer token or stream_token", MISSING_TOKEN)
     return await context.authenticator.user_id(credentials.credentials)
 
 
@@ -121,14 +123,11 @@ async def events(
         resume = _parse_event_id(last_event_id, ("query", "last_event_id"))
     # Resolve the start before answering 200: a database outage answers 503, not a dead stream.
     async with context.sessions() as session:
-        if resume is None:
-            start, missed = await user_events.head(session, user_id), False
-        else:
-            start, missed = resume, resume < await user_events.purged_through(session)
+        start, resync = await _start(session, user_id, resume)
     hub: EventHub = request.app.state.event_hub
     log.info("event stream opened", user_id=user_id, after=start, resumed=resume is not None)
     return StreamingResponse(
-        _stream(context, hub, user_id, start, missed),
+        _stream(context, hub, user_id, start, resync),
         media_type="text/event-stream",
         headers={
             "Cache-Control": "no-cache, no-transform",
@@ -138,16 +137,28 @@ async def events(
     )
 
 
+async def _start(session: AsyncSession, user_id: str, resume: int | None) -> tuple[int, str | None]:
+    """Where the stream starts, and why the client must resync (None: it need not)."""
+    head = await user_events.head(session, user_id)  # its own transaction: first
+    if resume is None:
+        return head, None
+    if resume > head:  # an id this log never gave (e.g. kept across a database reset)
+        return head, "Last-Event-ID is beyond the newest event; the stream starts now"
+    if resume < await user_events.purged_through(session):
+        return resume, "events before this point were purged"
+    return resume, None
+
+
 async def _stream(
-    context: AppContext, hub: EventHub, user_id: str, cursor: int, missed: bool
+    context: AppContext, hub: EventHub, user_id: str, cursor: int, resync: str | None
 ) -> AsyncIterator[str]:
     s = context.settings
     loop = asyncio.get_running_loop()
     opened = loop.time()
     sent = 0
     yield f"retry: {s.events_retry_ms}\n\n"
-    if missed:
-        yield _frame(None, "resync", {"reason": "events before this point were purged"})
+    if resync:
+        yield _frame(None, "resync", {"reason": resync})
     yield _frame(None, "ready", {"last_event_id": cursor})
     last_write = loop.time()
     try:
