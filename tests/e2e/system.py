@@ -78,6 +78,8 @@ class System:
     model_cache_dir: Path
     image_models: list[str] = field(default_factory=lambda: ["tiny-image"])
     video_models: list[str] = field(default_factory=lambda: ["tiny-video"])
+    # registry entries only the gateway knows (e.g. a model no generator can load)
+    gateway_models: dict[str, dict[str, str]] = field(default_factory=dict)
     generators: int = 1
     port: int = field(default_factory=free_port)
     jwt_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -110,6 +112,7 @@ class System:
                 "PUBLIC_BASE_URL": self.base_url,
                 "IMAGE_MODELS": json.dumps(self.image_models),
                 "VIDEO_MODELS": json.dumps(self.video_models),
+                "MODELS": json.dumps(self.gateway_models),
                 **self.storage_env,
             },
         )

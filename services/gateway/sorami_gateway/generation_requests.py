@@ -3,8 +3,8 @@
 One builder for both kinds: the fields are shared, images add ``num_images`` and videos add
 ``num_frames`` and ``fps``. Unknown fields are refused (``extra="forbid"``), values are strict
 (``"64"`` is not a width) and finite, and ``model`` must be in that kind's allow-list. A field
-left out (or null) gets the chosen model's default; a value the model cannot take is refused
-on that field (:mod:`sorami_gateway.model_catalog`), so no job that must fail is stored.
+left out gets the chosen model's default (null is refused); a value the model cannot take is
+refused on that field (:mod:`sorami_gateway.model_catalog`), so no job that must fail is stored.
 """
 
 from __future__ import annotations
@@ -85,10 +85,11 @@ def _model_rules(specs: dict[str, ModelSpec], default: str, fitted: list[str]) -
     def fill_defaults(cls: Any, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        spec = specs.get(data.get("model") or default)
+        name = data.get("model") or default
+        spec = specs.get(name) if isinstance(name, str) else None
         if spec is None:  # an unknown model: its own error names it
             return data
-        filled = {k: v for k, v in spec.request_defaults().items() if data.get(k) is None}
+        filled = {k: v for k, v in spec.request_defaults().items() if k not in data}
         return {**data, **filled}
 
     def fits_model(cls: Any, value: Any, info: ValidationInfo) -> Any:

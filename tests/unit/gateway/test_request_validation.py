@@ -11,7 +11,6 @@ from sorami_gateway.generation_requests import MAX_SEED, build_request_models
 from sorami_gateway.settings import GatewaySettings
 from sorami_shared.events import Kind
 
-
 # a registry model that takes everything the operator caps allow
 BIG = {"source": "some/big", "kind": "image", "max_width": 2048, "max_height": 2048}
 

@@ -46,9 +46,9 @@ def content_type_for(key: str) -> str:
 HEADERS = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
 
 
-@router.api_route(
+@router.head("/media/{key:path}", include_in_schema=False)
+@router.get(
     "/media/{key:path}",
-    methods=["GET", "HEAD"],
     responses={
         200: {"content": {"image/png": {}, "video/mp4": {}}, "description": "The file"},
         206: {"description": "The requested byte range (Range: bytes=...)"},
