@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import supervisor  # noqa: E402  (scripts/supervisor.py)
-from sorami_up import DEFAULT_DATABASES  # noqa: E402
+from sorami_up import DEFAULT_DATABASES, admin_connection  # noqa: E402
 
 ROOT = supervisor.ROOT
 
@@ -31,17 +31,7 @@ def say(message: str) -> None:
 
 
 async def drop_database(url: str) -> None:
-    import asyncpg
-
-    parts = urlsplit(url.replace("+asyncpg", ""))
-    name = parts.path.lstrip("/")
-    conn = await asyncpg.connect(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 5432,
-        user=parts.username or "postgres",
-        password=parts.password,
-        database="postgres",
-    )
+    conn, name = await admin_connection(url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
