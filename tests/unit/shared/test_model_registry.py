@@ -19,7 +19,7 @@ def test_builtin_defaults_are_small_and_within_limits():
         "guidance_scale": 7.5,
         "num_images": 1,
     }
-    assert (video["num_frames"], video["fps"], video["num_inference_steps"]) == (8, 8, 4)
+    assert (video["num_frames"], video["fps"], video["num_inference_steps"]) == (8, 8, 2)
     assert "num_images" not in video
 
 
