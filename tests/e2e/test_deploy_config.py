@@ -5,6 +5,7 @@ of that service, and every command it runs is a real subcommand."""
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ COMMANDS = {
 }
 
 
-def _check_names(names: set[str], where: str) -> None:
+def check_setting_names(names: set[str], where: str) -> None:
     for name in names:
         prefix = next((p for p in SETTINGS if name.startswith(p)), None)
         assert prefix, f"{where}: {name} has no service prefix"
@@ -45,7 +46,7 @@ def test_local_env_names_are_settings() -> None:
         for line in (DEPLOY / "local.env").read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     }
-    _check_names(names, "deploy/local.env")
+    check_setting_names(names, "deploy/local.env")
 
 
 def test_compose_is_consistent_with_the_code() -> None:
@@ -65,7 +66,7 @@ def test_compose_is_consistent_with_the_code() -> None:
     } <= set(services)
     for name, svc in services.items():
         env = svc.get("environment") or {}
-        _check_names({k for k in env if k.startswith("SORAMI_")}, f"compose {name}")
+        check_setting_names({k for k in env if k.startswith("SORAMI_")}, f"compose {name}")
         build = svc.get("build")
         if not build:
             continue
@@ -127,3 +128,27 @@ def test_gateway_and_generator_read_the_same_model_registry() -> None:
     }
     assert all(len(m) == 1 and m == mounts["generator"] for m in mounts.values()), mounts
     assert (DEPLOY / mounts["generator"][0].split(":")[0]).exists()
+
+
+def test_every_distribution_is_installed_and_the_cli_stands_alone() -> None:
+    """The Makefile builds every distribution; the `sorami` command ships in sorami-cli only,
+    which depends on the shared contracts and httpx, never on the gateway."""
+    pyprojects = [ROOT / "shared/pyproject.toml", *ROOT.glob("services/*/pyproject.toml")]
+    found = {p.parent.relative_to(ROOT).as_posix() for p in pyprojects}
+    makefile = (ROOT / "Makefile").read_text()
+    dists = re.search(r"^DISTS := (.+)$", makefile, re.MULTILINE)
+    assert dists and set(dists.group(1).split()) == found
+    install = next(line for line in makefile.splitlines() if "pip install -q -e" in line)
+    assert all(f"-e {d}" in install or f"-e '{d}[" in install for d in found), install
+
+    projects = {
+        d: tomllib.loads((ROOT / d / "pyproject.toml").read_text())["project"] for d in found
+    }
+    owners = {d for d, project in projects.items() if "sorami" in project.get("scripts", {})}
+    assert owners == {"services/cli"}
+    cli = projects["services/cli"]
+    assert cli["scripts"]["sorami"] == "sorami_cli.main:main"
+    assert {re.split(r"[\[<>=]", dep)[0] for dep in cli["dependencies"]} == {
+        "sorami-shared",
+        "httpx",
+    }
