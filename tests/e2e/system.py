@@ -82,6 +82,7 @@ class System:
     gateway_models: dict[str, dict[str, str]] = field(default_factory=dict)
     generators: int = 1
     watchdog: bool = False  # also run ``sorami-gateway watchdog``
+    environment: str = "test"  # the gateway's; "development" enables POST /api/dev/token
     port: int = field(default_factory=free_port)
     jwt_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
     procs: list[Proc] = field(default_factory=list)
@@ -105,7 +106,7 @@ class System:
         return self._env(
             "SORAMI_GATEWAY_",
             {
-                "ENVIRONMENT": "test",
+                "ENVIRONMENT": self.environment,
                 "LOG_FORMAT": "json",
                 "AMQP_URL": self.amqp_url,
                 "DATABASE_URL": self.database_urls["gateway"],

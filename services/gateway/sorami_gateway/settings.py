@@ -7,6 +7,7 @@ defaults and limits, ``MODELS_FILE`` / ``MODELS``); the request models of
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Self
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -150,6 +151,10 @@ class GatewaySettings(ServiceSettings, StorageSettings, ModelRegistrySettings):
         description="dedupe records; a redelivery older than this is still harmless "
         "(unique file rows, first terminal status wins), only no longer short-circuited",
     )
+
+    # --- web app (see web_app.py) ---
+    serve_web: bool = Field(default=True, description="serve the web app at /")
+    web_dir: Path | None = Field(default=None, description="default: the packaged web app")
 
     # --- readiness ---
     readiness_broker_cache_s: float = 5.0

@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse
 from sorami_shared.storage import ObjectNotFound, StorageError
 from sorami_shared.storage.local import LocalStorage
 
+from ..media_ranges import RangeNotSatisfiable, byte_range
 from ..signing import is_safe_key, verify
 from .deps import Context
 
@@ -51,9 +52,9 @@ HEADERS = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "n
     "/media/{key:path}",
     responses={
         200: {"content": {"image/png": {}, "video/mp4": {}}, "description": "The file"},
-        206: {"description": "The requested byte range (Range: bytes=...)"},
+        206: {"description": "The byte range asked for (Range: bytes=...)"},
         304: {"description": "Not modified (If-None-Match / If-Modified-Since)"},
-        416: {"description": "Range not satisfiable"},
+        416: {"description": "The range is outside the file"},
         403: {"description": "Missing, tampered or expired signature"},
         404: {"description": "No such object"},
     },
@@ -77,7 +78,23 @@ async def media(
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found") from None
     except StorageError:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "storage unavailable") from None
-    return Response(content=data, media_type=content_type_for(key), headers=HEADERS)
+    # another backend's bytes (S3 itself is reached through presigned URLs, not here)
+    headers = {**HEADERS, "Accept-Ranges": "bytes"}
+    try:
+        span = byte_range(request.headers.get("range"), len(data))
+    except RangeNotSatisfiable:
+        headers["Content-Range"] = f"bytes */{len(data)}"
+        return Response(status_code=status.HTTP_416_RANGE_NOT_SATISFIABLE, headers=headers)
+    if span is None:
+        return Response(content=data, media_type=content_type_for(key), headers=headers)
+    first, last = span
+    headers["Content-Range"] = f"bytes {first}-{last}/{len(data)}"
+    return Response(
+        content=data[first : last + 1],
+        status_code=status.HTTP_206_PARTIAL_CONTENT,
+        media_type=content_type_for(key),
+        headers=headers,
+    )
 
 
 async def file_response(request: Request, storage: LocalStorage, key: str) -> Response:
