@@ -12,19 +12,21 @@ PYTEST_OPTS ?=
 DISTS := shared services/gateway services/notifier services/generator services/cli
 PYPROJECTS := $(foreach d,$(DISTS),$(d)/pyproject.toml)
 
-.PHONY: install up down ps logs run demo test test-unit test-integration test-e2e services browser lint clean
+.PHONY: install up down reset ps logs run demo test test-unit test-integration test-e2e services browser lint clean
 
 install: $(VENV)/.installed
 
+# PYTHONWARNINGS=ignore silences setuptools' "Editable installation" build warnings (they
+# are about folders named like a package; ours are meant to be imported from here).
 $(VENV)/.installed: $(PYPROJECTS) requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, exactly pinned: the machine's CPU wheel, not the registry's CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e 'shared[s3,tokens]' -e services/gateway -e services/notifier -e services/generator -e services/cli -r requirements-dev.txt
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q -e 'shared[s3,tokens]' -e services/gateway -e services/notifier -e services/generator -e services/cli -r requirements-dev.txt
 	@# A venv from before the CLI left the gateway: upgrading the gateway may remove the
 	@# `sorami` script that sorami-cli has just installed; put it back.
-	@test -x $(BIN)/sorami || $(BIN)/pip install -q --no-deps --force-reinstall -e services/cli
+	@test -x $(BIN)/sorami || PYTHONWARNINGS=ignore $(BIN)/pip install -q --no-deps --force-reinstall -e services/cli
 	@touch $@
 
 services:
@@ -38,6 +40,11 @@ up: install services
 
 down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python scripts/sorami_down.py; else python3 scripts/sorami_down.py; fi
+
+# make down, then drop the development databases, delete Sorami's queues in the broker and
+# clear .data/media: the next make up starts empty (no jobs left from an earlier run).
+reset: install services
+	@$(BIN)/python scripts/sorami_reset.py
 
 ps:
 	@$(BIN)/python scripts/supervisor.py --status

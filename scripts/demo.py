@@ -181,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         f"\nDone in {time.monotonic() - started:.1f}s. Sorami keeps running: "
         f"`make ps`, `make logs`, `make down`.\n"
         f"Web app: {base}/ (sign in as {args.user!r} to see these, or as anyone)\n"
-        f'Try: .venv/bin/sorami generate image "a red fox" --width 128 --height 128 '
-        f"--steps 4 --wait --out .data/demo"
+        f'Try: .venv/bin/sorami generate image "a red fox" --wait --out .data/demo '
+        f"(GET /api/models lists each model's defaults and limits)"
     )
     return 0
 

@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,12 +34,11 @@ def say(message: str) -> None:
     print(f"[up] {message}", flush=True)
 
 
-async def ensure_database(url: str) -> bool:
-    """Create the URL's database if missing (connecting to ``postgres``); True if created."""
+async def admin_connection(url: str) -> tuple[Any, str]:
+    """A connection to the server's ``postgres`` database, and the name of the URL's own."""
     import asyncpg
 
     parts = urlsplit(url.replace("+asyncpg", ""))
-    name = parts.path.lstrip("/")
     conn = await asyncpg.connect(
         host=parts.hostname or "127.0.0.1",
         port=parts.port or 5432,
@@ -46,6 +46,12 @@ async def ensure_database(url: str) -> bool:
         password=parts.password,
         database="postgres",
     )
+    return conn, parts.path.lstrip("/")
+
+
+async def ensure_database(url: str) -> bool:
+    """Create the URL's database if missing (connecting to ``postgres``); True if created."""
+    conn, name = await admin_connection(url)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists:

@@ -78,6 +78,8 @@ class System:
     model_cache_dir: Path
     image_models: list[str] = field(default_factory=lambda: ["tiny-image"])
     video_models: list[str] = field(default_factory=lambda: ["tiny-video"])
+    # registry entries only the gateway knows (e.g. a model no generator can load)
+    gateway_models: dict[str, dict[str, str]] = field(default_factory=dict)
     generators: int = 1
     watchdog: bool = False  # also run ``sorami-gateway watchdog``
     environment: str = "test"  # the gateway's; "development" enables POST /api/dev/token
@@ -113,6 +115,7 @@ class System:
                 "PUBLIC_BASE_URL": self.base_url,
                 "IMAGE_MODELS": json.dumps(self.image_models),
                 "VIDEO_MODELS": json.dumps(self.video_models),
+                "MODELS": json.dumps(self.gateway_models),
                 "METRICS_SAMPLE_INTERVAL_S": "1",
                 **self.storage_env,
             },

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sorami_gateway.generations.model_catalog import catalog
 from sorami_gateway.settings import GatewaySettings
 from sorami_generator.settings import GeneratorSettings
 from sorami_notifier.settings import NotifierSettings
+from sorami_shared.model_registry import load_models_file
 
 pytestmark = pytest.mark.e2e
 
@@ -84,12 +86,48 @@ def test_compose_is_consistent_with_the_code() -> None:
 
 
 def test_example_models_file_loads() -> None:
-    from sorami_generator.settings import load_models_file
-
     models = load_models_file(DEPLOY / "models.example.yaml")
     assert {m.kind.value for m in models.values()} == {"image", "video"}
     settings = GeneratorSettings(models_file=DEPLOY / "models.example.yaml")
     assert {"tiny-image", "tiny-video", "sd-turbo"} <= set(settings.registry)
+    # the README's allow-lists over this file: every default within the model and the caps
+    gateway = GatewaySettings(
+        environment="development",
+        models_file=DEPLOY / "models.example.yaml",
+        image_models=["tiny-image", "sd-turbo"],
+        video_models=["tiny-video", "wan-1.3b", "ltx-video"],
+    )
+    assert [m["name"] for m in catalog(gateway)] == [
+        "tiny-image",
+        "sd-turbo",
+        "tiny-video",
+        "wan-1.3b",
+        "ltx-video",
+    ]
+
+
+def test_gateway_and_generator_read_the_same_model_registry() -> None:
+    # one registry for both services: the gateway validates against what the generator runs
+    local = dict(
+        line.split("=", 1)
+        for line in (DEPLOY / "local.env").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())["services"]
+    for where, gateway, generator in (
+        ("deploy/local.env", local, local),
+        ("compose", compose["api"]["environment"], compose["generator"]["environment"]),
+    ):
+        for name in ("MODELS_FILE", "MODELS"):
+            assert gateway.get(f"SORAMI_GATEWAY_{name}") == generator.get(
+                f"SORAMI_GENERATOR_{name}"
+            ), (where, name)
+    mounts = {
+        svc: [v for v in compose[svc].get("volumes", []) if v.endswith("/config/models.yaml:ro")]
+        for svc in ("api", "relay", "projector", "generator")
+    }
+    assert all(len(m) == 1 and m == mounts["generator"] for m in mounts.values()), mounts
+    assert (DEPLOY / mounts["generator"][0].split(":")[0]).exists()
 
 
 def test_every_distribution_is_installed_and_the_cli_stands_alone() -> None:

@@ -32,7 +32,10 @@ async def sorami(system: System, user: str | None, *args: str) -> subprocess.Com
 
 
 async def test_local_storage_through_the_cli(make_system, tmp_path: Path) -> None:
-    system: System = await make_system(image_models=["tiny-image", "ghost-image"])
+    system: System = await make_system(
+        image_models=["tiny-image", "ghost-image"],
+        gateway_models={"ghost-image": {"source": "ghost/none", "kind": "image"}},
+    )
     out = tmp_path / "out"
 
     # --- an image and a video, followed with --wait, files downloaded --------------------

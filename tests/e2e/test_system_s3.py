@@ -28,7 +28,7 @@ from tests.support.seaweed import run_seaweedfs
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 USERS = ("alice", "bob", "carol")
-GHOST_MODEL = "ghost-image"  # allowed by the gateway, unknown to the generator
+GHOST_MODEL = "ghost-image"  # in the gateway's registry and allow-list, not the generator's
 
 
 def job_plan() -> list[tuple[str, str, dict[str, Any]]]:
@@ -106,6 +106,7 @@ async def test_three_users_twenty_jobs_on_s3(make_system, tmp_path) -> None:
         system: System = await make_system(
             storage_env=s3.storage_env("", "sorami-e2e"),
             image_models=["tiny-image", GHOST_MODEL],
+            gateway_models={GHOST_MODEL: {"source": "ghost/none", "kind": "image"}},
         )
         clients = {u: system.client(u) for u in USERS}
         http = httpx.AsyncClient(timeout=30)

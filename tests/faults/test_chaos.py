@@ -303,6 +303,7 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_nod
             "WATCHDOG_PENDING_LEASE_S": "900",
             "RATE_LIMIT_GENERATIONS": "100000",
             "MAX_UNFINISHED_JOBS": "100000",
+            "MODELS": json.dumps({BROKEN_MODEL: BROKEN_MODEL_SPEC}),
         },
         generator_overrides={"MODELS": json.dumps({BROKEN_MODEL: BROKEN_MODEL_SPEC})},
     )

@@ -82,13 +82,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_guard_handlers(app)
     app.include_router(health.router)
     app.include_router(notifications_routes.router)
+    app.include_router(routes_models.router)
     app.include_router(generations_routes.router)
     app.include_router(routes_control.router)  # cancel, delete
     app.include_router(events_routes.router)  # server-sent events
     app.include_router(media_routes.router)
     app.include_router(openai_router)  # /v1: the OpenAI-compatible facade
     app.include_router(routes_history.router)  # /api/generations: both kinds (web gallery)
-    app.include_router(routes_models.router)
     app.include_router(routes_dev.router)  # /api/dev/token: development sign-in
     document_generate_bodies(app, request_models)
     mount_web_app(app, settings)  # last: "/" matches whatever the API did not

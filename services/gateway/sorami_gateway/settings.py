@@ -1,7 +1,8 @@
 """Gateway settings (env prefix ``SORAMI_GATEWAY_``).
 
-The request limits live here so that operators can tune them without a release; the request
-models of :mod:`sorami_gateway.generations.requests` are built from them.
+The request limits live here (operator caps) and in the shared model registry (each model's
+defaults and limits, ``MODELS_FILE`` / ``MODELS``); the request models of
+:mod:`sorami_gateway.generations.requests` are built from both.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 from sorami_shared.dev_tokens import DEVELOPMENT_JWT_SECRET, DEVELOPMENT_TOKEN_TTL_S
 from sorami_shared.events import Kind
+from sorami_shared.model_registry import ModelRegistrySettings
 from sorami_shared.settings import Environment, ServiceSettings
 from sorami_shared.storage.settings import StorageSettings
 
@@ -22,48 +24,22 @@ DEVELOPMENT_MEDIA_SECRET = "sorami-development-media-secret-do-not-use-in-produc
 
 
 class KindLimits(BaseModel):
-    """Bounds and defaults for one kind of generation (each field overridable alone, e.g.
-    ``SORAMI_GATEWAY_IMAGE_LIMITS__MAX_NUM_IMAGES=2``)."""
+    """Operator caps for one kind of generation, on top of each model's own limits (each
+    field overridable alone, e.g. ``SORAMI_GATEWAY_IMAGE_LIMITS__MAX_NUM_IMAGES=2``). The
+    defaults of a request come from its model (:mod:`sorami_shared.model_registry`)."""
 
-    default_width: int = 512
-    default_height: int = 512
-    min_size: int = 64
+    min_size: int = 8
     max_size: int = 1024
     size_multiple: int = 8
-    default_steps: int = 25
     min_steps: int = 1
     max_steps: int = 100
-    default_guidance_scale: float = 7.5
     min_guidance_scale: float = 0.0
     max_guidance_scale: float = 30.0
     # images
-    default_num_images: int = 1
     max_num_images: int = 4
     # videos
-    default_num_frames: int = 16
     max_num_frames: int = 64
-    default_fps: int = 8
     max_fps: int = 60
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        checks = {
-            "size": self.min_size <= min(self.default_width, self.default_height)
-            and max(self.default_width, self.default_height) <= self.max_size
-            and self.default_width % self.size_multiple == 0
-            and self.default_height % self.size_multiple == 0,
-            "steps": self.min_steps <= self.default_steps <= self.max_steps,
-            "guidance_scale": self.min_guidance_scale
-            <= self.default_guidance_scale
-            <= self.max_guidance_scale,
-            "num_images": 1 <= self.default_num_images <= self.max_num_images,
-            "num_frames": 1 <= self.default_num_frames <= self.max_num_frames,
-            "fps": 1 <= self.default_fps <= self.max_fps,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"inconsistent limits (default outside bounds): {', '.join(bad)}")
-        return self
 
 
 class ImageLimits(KindLimits):
@@ -71,12 +47,10 @@ class ImageLimits(KindLimits):
 
 
 class VideoLimits(KindLimits):
-    default_width: int = 512
-    default_height: int = 320
-    default_guidance_scale: float = 5.0
+    pass
 
 
-class GatewaySettings(ServiceSettings, StorageSettings):
+class GatewaySettings(ServiceSettings, StorageSettings, ModelRegistrySettings):
     model_config = SettingsConfigDict(
         env_prefix="SORAMI_GATEWAY_", env_nested_delimiter="__", extra="ignore"
     )
@@ -97,9 +71,11 @@ class GatewaySettings(ServiceSettings, StorageSettings):
     jwks_min_refresh_interval_s: float = 10.0
     development_token_ttl_s: int = Field(default=DEVELOPMENT_TOKEN_TTL_S, gt=0)
 
-    # --- requests ---
-    image_models: list[str] = ["tiny-image"]
-    video_models: list[str] = ["tiny-video"]
+    # --- requests (the model registry, MODELS_FILE / MODELS, is the generator's too) ---
+    image_models: list[str] = Field(
+        default=["tiny-image"], description="allow-list; the first is the default"
+    )
+    video_models: list[str] = Field(default=["tiny-video"], description="allow-list")
     prompt_max_chars: int = 2000
     max_request_body_bytes: int = 64 * 1024
     image_limits: ImageLimits = Field(default_factory=ImageLimits)
@@ -219,6 +195,13 @@ class GatewaySettings(ServiceSettings, StorageSettings):
         for kind in Kind:
             if not self.models_for(kind):
                 raise ValueError(f"no {kind.value} model configured")
+            for name in self.models_for(kind):
+                spec = self.registry.get(name)
+                if spec is None or spec.kind != kind:
+                    raise ValueError(
+                        f"{kind.value}_models lists {name!r}, which the model registry "
+                        f"(built-ins, MODELS_FILE, MODELS) has no {kind.value} model of"
+                    )
         return self
 
     @property

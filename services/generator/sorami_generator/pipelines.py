@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from sorami_shared.logging import get_logger
+from sorami_shared.model_registry import ModelSpec
 
 from . import metrics
 from .devices import Placement, release_memory
 from .quiet import quiet_libraries
-from .settings import ModelSpec
 from .tiny_models import ensure_built
 
 log = get_logger(__name__)

@@ -14,15 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sorami_shared.events import FailureCode, GenerationRequested, Kind
+from sorami_shared.model_registry import ModelSpec
 
 from .errors import JobFailed
-from .settings import ModelSpec
-
-# Keys of ModelSpec.defaults that are ours, not pipeline kwargs.
-OUTPUT_KEYS = {"fps"}
-DEFAULT_FPS = 8
-DEFAULT_FRAMES = 16
-MAX_FPS = 60
 
 
 def seed_for(job_id: uuid.UUID, seed: int | None) -> int:
@@ -91,10 +85,8 @@ def plan_call(
     if not p.prompt.strip():
         raise invalid("prompt must not be empty")
 
-    defaults = dict(spec.defaults)
-    kwargs: dict[str, Any] = {
-        k: v for k, v in defaults.items() if k not in OUTPUT_KEYS and k != "num_frames"
-    }
+    defaults = spec.request_defaults()
+    kwargs: dict[str, Any] = spec.pipeline_kwargs
     kwargs.update(
         prompt=p.prompt,
         width=p.width,
@@ -115,14 +107,12 @@ def plan_call(
         outputs = p.num_images
         count_kw = "num_images_per_prompt"
     else:
-        num_frames = (
-            p.num_frames if p.num_frames is not None else defaults.get("num_frames", DEFAULT_FRAMES)
-        )
-        fps = p.fps if p.fps is not None else defaults.get("fps", DEFAULT_FPS)
+        num_frames = p.num_frames if p.num_frames is not None else defaults["num_frames"]
+        fps = p.fps if p.fps is not None else defaults["fps"]
         if not 1 <= num_frames <= spec.max_frames:
             raise invalid(f"num_frames must be between 1 and {spec.max_frames}, got {num_frames}")
-        if not 1 <= fps <= MAX_FPS:
-            raise invalid(f"fps must be between 1 and {MAX_FPS}, got {fps}")
+        if not 1 <= fps <= spec.max_fps:
+            raise invalid(f"fps must be between 1 and {spec.max_fps}, got {fps}")
         if not 1 <= p.num_images <= spec.max_images:
             raise invalid(f"num_images must be between 1 and {spec.max_images}, got {p.num_images}")
         kwargs["num_frames"] = num_frames

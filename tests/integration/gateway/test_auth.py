@@ -63,6 +63,20 @@ async def test_bad_tokens_are_401(client, token):
         assert token not in response.text or not token
 
 
+# issue 11: a 401 a client can act on (refresh, re-mint, send one), nothing more
+DETAILS = {"expired": "token expired", "wrong signature": "invalid token signature"}
+
+
+@pytest.mark.parametrize("name", BAD_TOKENS)
+async def test_a_401_says_expired_bad_signature_or_generic(client, name):
+    headers = {"Authorization": f"Bearer {BAD_TOKENS[name]}"}
+    response = await client.get(STATUS, headers=headers)
+    assert response.json() == {"detail": DETAILS.get(name, "invalid token")}
+    v1 = await client.get("/v1/videos", headers=headers)
+    assert v1.status_code == 401
+    assert v1.json()["error"]["message"].endswith(f"{DETAILS.get(name, 'invalid token')}.")
+
+
 @pytest.mark.parametrize(
     "header", [None, "", "Bearer", "Bearer ", "Basic YWxpY2U6cHc=", "Token abc"]
 )
@@ -71,6 +85,7 @@ async def test_missing_or_non_bearer_authorization_is_401(client, header):
     response = await client.get(STATUS, headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json() == {"detail": "missing bearer token"}
 
 
 async def test_valid_hs256_token_is_accepted(client):

@@ -50,7 +50,7 @@ async def test_video_generate_gets_defaults_and_a_random_seed(client, engine):
     )
     assert params["model"] == "tiny-video"
     assert 0 <= params["seed"] <= 2**32 - 1
-    assert params["num_frames"] == 16 and params["fps"] == 8
+    assert params["num_frames"] == 8 and params["fps"] == 8  # tiny-video's defaults
     assert params["width"] % 8 == 0 and params["height"] % 8 == 0
     kind = await scalar(engine, "SELECT kind FROM generations WHERE id = :id", id=uuid.UUID(job_id))
     assert kind == "video"
@@ -64,7 +64,7 @@ BAD_IMAGE_BODIES = [
     ("negative prompt too long", {"prompt": "x", "negative_prompt": "y" * 2001}, "negative_prompt"),
     ("width not multiple of 8", {"prompt": "x", "width": 65}, "width"),
     ("width too large", {"prompt": "x", "width": 2048}, "width"),
-    ("height too small", {"prompt": "x", "height": 8}, "height"),
+    ("height too small", {"prompt": "x", "height": 0}, "height"),
     ("steps zero", {"prompt": "x", "num_inference_steps": 0}, "num_inference_steps"),
     ("steps too many", {"prompt": "x", "num_inference_steps": 101}, "num_inference_steps"),
     ("num_images too many", {"prompt": "x", "num_images": 5}, "num_images"),
@@ -150,15 +150,10 @@ async def test_bad_correlation_header_is_replaced(client):
 async def test_limits_come_from_settings(make_settings):
     from .conftest import running_client
 
+    other = {"source": "some/model", "kind": "image", "defaults": {"width": 64, "height": 64}}
     settings = make_settings(
-        image_limits={
-            "default_width": 64,
-            "default_height": 64,
-            "default_steps": 2,
-            "default_guidance_scale": 1.0,
-            "max_size": 128,
-            "max_num_images": 2,
-        },
+        image_limits={"max_size": 128, "max_num_images": 2},
+        models={"other-image": other},
         image_models=["tiny-image", "other-image"],
     )
     async with running_client(settings) as client:

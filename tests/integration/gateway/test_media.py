@@ -6,12 +6,16 @@ import time
 import uuid
 from urllib.parse import parse_qs, urlencode, urlparse
 
+import httpx
 import pytest
+from sorami_gateway.app import create_app
 from sorami_gateway.media.signing import sign
 from sorami_gateway.workers.projector import Projector
 from sorami_shared.events import Kind
 from sorami_shared.messaging import Delivery
 from sorami_shared.storage import make_storage
+
+from tests.integration.security.live_server import serve
 
 from . import projection_events as ev
 from .conftest import SMALL_VIDEO, TEST_MEDIA_SECRET, auth
@@ -95,6 +99,41 @@ async def test_signed_url_for_a_missing_object_is_404(client):
     signature = sign(TEST_MEDIA_SECRET.encode(), key, expires)
     response = await client.get(f"/media/{key}?expires={expires}&signature={signature}")
     assert response.status_code == 404
+
+
+async def test_media_over_real_http_ranges_head_and_conditional_get(settings):
+    # issue 11: a <video> element seeks with Range; /media answered 200 with the whole file
+    # and 405 to HEAD. Through a real HTTP client against a real server.
+    key = f"video/{uuid.uuid4()}/0.mp4"
+    data = bytes(range(256)) * 40  # 10240 bytes
+    await make_storage(settings).put(key, data, "video/mp4")
+    expires = int(time.time()) + 60
+    signature = sign(TEST_MEDIA_SECRET.encode(), key, expires)
+    url = f"/media/{key}?expires={expires}&signature={signature}"
+    async with serve(create_app(settings)) as base, httpx.AsyncClient(base_url=base) as http:
+        whole = await http.get(url)
+        assert whole.status_code == 200 and whole.content == data
+        assert whole.headers["accept-ranges"] == "bytes"
+        assert whole.headers["content-type"] == "video/mp4"
+        etag, modified = whole.headers["etag"], whole.headers["last-modified"]
+
+        part = await http.get(url, headers={"Range": "bytes=100-199"})
+        assert part.status_code == 206 and part.content == data[100:200]
+        assert part.headers["content-range"] == f"bytes 100-199/{len(data)}"
+        tail = await http.get(url, headers={"Range": "bytes=-10"})
+        assert tail.status_code == 206 and tail.content == data[-10:]
+        beyond = await http.get(url, headers={"Range": f"bytes={len(data) + 5}-"})
+        assert beyond.status_code == 416
+
+        head = await http.head(url)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-length"] == str(len(data)) and head.headers["etag"] == etag
+
+        assert (await http.get(url, headers={"If-None-Match": etag})).status_code == 304
+        assert (await http.get(url, headers={"If-Modified-Since": modified})).status_code == 304
+        changed = await http.get(url, headers={"If-None-Match": '"something-else"'})
+        assert changed.status_code == 200 and changed.content == data
+        assert (await http.head(url.replace("expires=", "expires=1"))).status_code == 403
 
 
 async def test_a_video_is_served_by_byte_ranges(client, video) -> None:

@@ -58,7 +58,8 @@ async def test_combined_history_pages_both_kinds_newest_first(client) -> None:
 
 
 async def test_models_lists_each_kind_with_defaults_and_limits(make_settings) -> None:
-    settings = make_settings(image_models=["tiny-image", "sd-turbo"])
+    sd_turbo = {"source": "stabilityai/sd-turbo", "kind": "image", "max_guidance_scale": 0.0}
+    settings = make_settings(models={"sd-turbo": sd_turbo}, image_models=["tiny-image", "sd-turbo"])
     async with running_client(settings) as client:
         assert (await client.get("/api/models")).status_code == 401
         items = (await client.get("/api/models", headers=auth())).json()["items"]

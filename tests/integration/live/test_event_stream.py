@@ -153,3 +153,19 @@ def _delivery():
     from sorami_shared.messaging import Delivery
 
     return Delivery(attempt=1, max_attempts=6, redelivered=False)
+
+
+async def test_a_last_event_id_from_the_future_resyncs_and_streams_from_now(settings) -> None:
+    # issue 11: an id kept across a database reset used to answer `ready` with that id and
+    # then deliver nothing, ever, not even for new jobs
+    async with serving(settings) as url:
+        await _generate(url, "alice")
+        async with sse_stream(url, token=make_token("alice"), last_event_id=99_999_999) as late:
+            assert [f.event for f in late.frames][:2] == ["resync", "ready"]
+            assert "beyond the newest" in late.frames[0].data["reason"]
+            ready = late.frames[1].data["last_event_id"]
+            assert ready < 99_999_999
+            job = await _generate(url, "alice")  # a new job after the stream opened
+            await late.wait_for(lambda r: r.for_job(job), timeout=10)
+            assert [f.event for f in late.for_job(job)] == ["generation.status"]
+            assert all(f.id > ready for f in late.events)

@@ -162,3 +162,21 @@ async def test_the_same_limits_apply(make_settings) -> None:
             await client.videos.create(prompt="two", size="64x64")
         assert limited.value.code == "rate_limit_exceeded"
         assert limited.value.response.headers["retry-after"]
+
+
+async def test_sdk_defaults_never_make_a_job_that_must_fail(sdk, sessions) -> None:
+    # issue 11: videos.create(prompt=...) got 512x320 x 16 frames, which tiny-video cannot
+    # take (the job FAILED); size="512x512" ran for minutes on a CPU. Now: the model's
+    # defaults, and a size beyond the model is a 400 naming `size` before anything is stored.
+    client = sdk()
+    video = await client.videos.create(prompt="waves")
+    assert (video.size, video.seconds) == ("64x64", "1")  # 8 frames at 8 fps
+    with pytest.raises(openai.BadRequestError) as too_big:
+        await client.images.generate(prompt="a red fox", size="512x512")
+    assert too_big.value.param == "size" and "tiny-image" in too_big.value.message
+    with pytest.raises(openai.BadRequestError) as too_long:
+        await client.videos.create(prompt="waves", seconds="8")  # 64 frames; tiny-video: 32
+    assert too_long.value.param == "seconds"
+    async with sessions() as session:
+        count = (await session.execute(sa.text("SELECT count(*) FROM generations"))).scalar()
+    assert count == 1

@@ -27,6 +27,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from sorami_gateway.app import create_app
+from sorami_gateway.openai.schemas import ImageGenerationRequest, VideoCreateRequest
 from sorami_gateway.settings import GatewaySettings
 
 from tests.integration.gateway.conftest import SMALL_IMAGE, auth
@@ -132,3 +133,62 @@ def _summary(exc: BaseException) -> str:
         )
     ]
     return " | ".join(keep)[:1200] or text[:1200]
+
+
+NON_FINITE = ("NaN", "Infinity", "-Infinity", "1e999")
+
+
+def _numeric_fields(schema: dict, document: dict) -> set[str]:
+    """Names of the number/integer properties of a body schema (through $ref and anyOf)."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return _numeric_fields(document["components"]["schemas"][name], document)
+    names: set[str] = set()
+    for option in schema.get("anyOf", []) + schema.get("oneOf", []):
+        names |= _numeric_fields(option, document)
+    for name, prop in schema.get("properties", {}).items():
+        types = {prop.get("type")} | {o.get("type") for o in prop.get("anyOf", [])}
+        if types & {"number", "integer"}:
+            names.add(name)
+    return names
+
+
+def test_non_finite_numbers_in_every_json_body_are_4xx(make_settings):
+    # issue 11: JSON extended with NaN/Infinity (what Python's json and JavaScript's
+    # JSON.stringify-alikes send) and 1e999 (a float overflow), in every numeric field of
+    # every documented JSON body: a 4xx with a JSON body, never a 500
+    settings = make_settings(rate_limit_generations=0, max_unfinished_jobs=0)
+    app = create_app(settings)
+    document = app.openapi()
+    targets = [  # (method, path, body schema, where $refs resolve)
+        (method, path, body["content"]["application/json"]["schema"], document)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "application/json" in (body := operation.get("requestBody", {})).get("content", {})
+    ]
+    # /v1 parses its bodies itself (JSON or multipart): its models, not the document, say
+    for path, model in (
+        ("/v1/images/generations", ImageGenerationRequest),
+        ("/v1/videos", VideoCreateRequest),
+    ):
+        schema = model.model_json_schema()
+        targets.append(("post", path, schema, {"components": {"schemas": schema.get("$defs")}}))
+    sent = 0
+    with serve_in_thread(app) as base_url, requests.Session() as session:
+        for method, path, schema, refs in targets:
+            url = base_url + path.replace("{kind}", "images")
+            for field in sorted(_numeric_fields(schema, refs)):
+                for literal in NON_FINITE:
+                    response = session.request(
+                        method.upper(),
+                        url,
+                        data=f'{{"prompt": "x", "{field}": {literal}}}',
+                        headers={**auth("fuzzer"), "Content-Type": "application/json"},
+                        timeout=10,
+                    )
+                    sent += 1
+                    where = f"{method.upper()} {path} {field}={literal}"
+                    assert 400 <= response.status_code < 500, (where, response.text)
+                    assert response.json(), where
+    print(f"\n[fuzz] {sent} non-finite numbers sent, every one refused with a 4xx")
+    assert sent >= 60

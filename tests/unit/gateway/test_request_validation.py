@@ -1,4 +1,5 @@
-"""Request models built from the settings: bounds, allow-lists, strictness, seeds."""
+"""Request models built from the settings and the model registry: bounds, allow-lists,
+strictness, seeds, each model's defaults and limits."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ from sorami_gateway.generations.requests import MAX_SEED, build_request_models
 from sorami_gateway.settings import GatewaySettings
 from sorami_shared.events import Kind
 
+# a registry model that takes everything the operator caps allow
+BIG = {"source": "some/big", "kind": "image", "max_width": 2048, "max_height": 2048}
+
 
 @pytest.fixture(scope="module")
 def models():
-    return build_request_models(GatewaySettings(environment="development"))
+    settings = GatewaySettings(
+        environment="development", models={"big": BIG}, image_models=["tiny-image", "big"]
+    )
+    return build_request_models(settings)
 
 
 def _fields(exc: ValidationError) -> set[str]:
@@ -24,13 +31,14 @@ def test_defaults_fill_the_rest(models):
     image = models[Kind.IMAGE].model_validate_json('{"prompt": "a cat"}')
     params = image.to_params()
     assert params.model == "tiny-image" and params.num_images == 1
-    assert params.width == 512 and params.height == 512
+    assert params.width == 64 and params.height == 64  # tiny-image's own defaults
+    assert params.num_inference_steps == 4 and params.guidance_scale == 7.5
     assert params.num_frames is None and params.fps is None
     assert 0 <= params.seed <= MAX_SEED
 
     video = models[Kind.VIDEO].model_validate_json('{"prompt": "waves", "seed": 7}').to_params()
     assert video.model == "tiny-video" and video.seed == 7
-    assert video.num_frames == 16 and video.fps == 8
+    assert video.num_frames == 8 and video.fps == 8 and video.width == 64
 
 
 def test_random_seeds_differ(models):
@@ -55,6 +63,9 @@ def test_random_seeds_differ(models):
         (Kind.IMAGE, {"prompt": "x", "fps": 8}, "fps"),
         (Kind.VIDEO, {"prompt": "x", "num_images": 2}, "num_images"),
         (Kind.VIDEO, {"prompt": "x", "num_frames": 65}, "num_frames"),
+        (Kind.VIDEO, {"prompt": "x", "num_frames": 33}, "num_frames"),  # tiny-video: 32
+        (Kind.IMAGE, {"prompt": "x", "width": 512}, "width"),  # tiny-image: 256
+        (Kind.IMAGE, {"prompt": "x", "guidance_scale": float("nan")}, "guidance_scale"),
         (Kind.VIDEO, {"prompt": "x", "fps": 0}, "fps"),
         (Kind.VIDEO, {"prompt": "x", "width": "64"}, "width"),
         (Kind.VIDEO, {"prompt": "x", "seed": 2**32}, "seed"),
@@ -69,6 +80,7 @@ def test_invalid_bodies_name_the_field(models, kind, body, field):
 def test_accepts_the_bounds(models):
     body = {
         "prompt": "x" * 2000,
+        "model": "big",
         "width": 1024,
         "height": 64,
         "num_inference_steps": 100,
@@ -80,20 +92,25 @@ def test_accepts_the_bounds(models):
 
 
 def test_configured_models_and_limits():
+    entry = {
+        "source": "some/wan",
+        "kind": "video",
+        "defaults": {"width": 64, "height": 64, "num_inference_steps": 2, "num_frames": 4},
+        "max_frames": 8,
+    }
     settings = GatewaySettings(
         environment="development",
+        models={"wan-tiny": entry, "ltx-tiny": {**entry, "max_frames": 256}},
         video_models=["wan-tiny", "ltx-tiny"],
-        video_limits={
-            "default_width": 64,
-            "default_height": 64,
-            "default_steps": 2,
-            "default_guidance_scale": 1.0,
-            "default_num_frames": 4,
-            "max_num_frames": 8,
-        },
+        video_limits={"max_num_frames": 16},
     )
     model = build_request_models(settings)[Kind.VIDEO]
-    assert model.model_validate_json('{"prompt": "x"}').to_params().model == "wan-tiny"
-    assert model.model_validate_json('{"prompt": "x", "model": "ltx-tiny"}')
+    params = model.model_validate_json('{"prompt": "x"}').to_params()
+    assert (params.model, params.num_frames, params.num_inference_steps) == ("wan-tiny", 4, 2)
+    assert model.model_validate_json('{"prompt": "x", "model": "ltx-tiny", "num_frames": 16}')
+    for frames in (9, 17):  # the model's limit (8), the operator's cap (16)
+        with pytest.raises(ValidationError) as info:
+            model.model_validate_json(f'{{"prompt": "x", "num_frames": {frames}}}')
+        assert _fields(info.value) == {"num_frames"}
     with pytest.raises(ValidationError):
-        model.model_validate_json('{"prompt": "x", "num_frames": 9}')
+        model.model_validate_json('{"prompt": "x", "model": "ltx-tiny", "num_frames": 17}')

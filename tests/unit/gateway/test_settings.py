@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from sorami_gateway.infra.auth import DevelopmentTokensRefused, issue_development_token
 from sorami_gateway.settings import (
@@ -43,10 +45,19 @@ def test_builtin_secrets_refused_elsewhere(environment):
 
 
 def test_env_prefix(monkeypatch):
+    entry = {"source": "x/y", "kind": "image"}
+    monkeypatch.setenv("SORAMI_GATEWAY_MODELS", json.dumps({"a": entry, "b": entry}))
     monkeypatch.setenv("SORAMI_GATEWAY_IMAGE_MODELS", '["a", "b"]')
     monkeypatch.setenv("SORAMI_GATEWAY_IMAGE_LIMITS__MAX_NUM_IMAGES", "2")
     monkeypatch.setenv("SORAMI_GATEWAY_ENVIRONMENT", "development")
     settings = GatewaySettings()
     assert settings.image_models == ["a", "b"]
     assert settings.image_limits.max_num_images == 2
-    assert settings.image_limits.default_width == 512
+    assert settings.registry["a"].source == "x/y" and "tiny-video" in settings.registry
+
+
+def test_allow_listed_models_must_be_in_the_registry(monkeypatch):
+    monkeypatch.setenv("SORAMI_GATEWAY_ENVIRONMENT", "development")
+    monkeypatch.setenv("SORAMI_GATEWAY_IMAGE_MODELS", '["tiny-image", "ghost"]')
+    with pytest.raises(ValueError, match="'ghost'"):
+        GatewaySettings()

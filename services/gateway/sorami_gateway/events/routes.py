@@ -1,7 +1,7 @@
 """``GET /api/events`` (server-sent events) and ``POST /api/events/token``.
 
 The stream carries the caller's events only, from the durable log
-(:mod:`sorami_gateway.user_events`), each with its ``id``:
+(:mod:`sorami_gateway.events.log`), each with its ``id``:
 
 - ``generation.status`` / ``generation.progress`` / ``generation.completed`` /
   ``generation.failed`` / ``generation.cancelled`` / ``generation.deleted``: data is the
@@ -12,8 +12,9 @@ The stream carries the caller's events only, from the durable log
 
 Control frames: ``retry:`` first; ``event: ready`` (no id) with ``{"last_event_id": N}``, the
 position the stream starts after; ``event: resync`` (no id) when the client's
-``Last-Event-ID`` is older than the retention window, i.e. it missed events and should re-read
-the state with the REST API; ``: heartbeat`` comment lines every ``events_heartbeat_s``.
+``Last-Event-ID`` is older than the retention window (it missed events) or beyond the newest
+event (an id this log never gave; the stream then starts at "now"): either way it should
+re-read the state with the REST API; ``: heartbeat`` comment lines every ``events_heartbeat_s``.
 
 Resume: ``Last-Event-ID`` header (what EventSource sends on reconnect), or ``?last_event_id=``.
 Without either, the stream starts at "now". Auth: ``Authorization: Bearer <JWT>``, or
@@ -31,7 +32,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sorami_shared.logging import get_logger
 
-from ..infra.auth import Authenticator, AuthError
+from ..infra.auth import MISSING_TOKEN, Authenticator, AuthError
 from ..rest.deps import (
     Component,
     CurrentUser,
@@ -40,10 +41,9 @@ from ..rest.deps import (
     authenticator_component,
 )
 from ..rest.errors import UNAUTHENTICATED
-from . import log as user_events
 from . import stream_tokens
 from .hub import EventHub
-from .stream import stream_events
+from .stream import stream_events, stream_start
 
 hub_component: Component[EventHub] = Component("event_hub")
 
@@ -94,7 +94,7 @@ async def _stream_user(
     if stream_token is not None:
         return stream_tokens.verify(settings, stream_token)
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthError("missing bearer token or stream_token")
+        raise AuthError("missing bearer token or stream_token", MISSING_TOKEN)
     return await authenticator.user_id(credentials.credentials)
 
 
@@ -124,13 +124,10 @@ async def events(
         resume = _parse_event_id(last_event_id, ("query", "last_event_id"))
     # Resolve the start before answering 200: a database outage answers 503, not a dead stream.
     async with sessions() as session:
-        if resume is None:
-            start, missed = await user_events.head(session, user_id), False
-        else:
-            start, missed = resume, resume < await user_events.purged_through(session)
+        start, resync = await stream_start(session, user_id, resume)
     log.info("event stream opened", user_id=user_id, after=start, resumed=resume is not None)
     return StreamingResponse(
-        stream_events(settings, sessions, hub, user_id, start, missed),
+        stream_events(settings, sessions, hub, user_id, start, resync),
         media_type="text/event-stream",
         headers={
             "Cache-Control": "no-cache, no-transform",

@@ -10,6 +10,7 @@ from typing import Any
 
 from sorami_shared.logging import get_logger
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..infra.db import SessionFactory
 from ..settings import GatewaySettings
@@ -24,13 +25,27 @@ def _frame(event_id: int | None, event: str, data: dict[str, Any]) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
 
 
+async def stream_start(
+    session: AsyncSession, user_id: str, resume: int | None
+) -> tuple[int, str | None]:
+    """Where the stream starts, and why the client must resync (None: it need not)."""
+    head = await user_events.head(session, user_id)  # its own transaction: first
+    if resume is None:
+        return head, None
+    if resume > head:  # an id this log never gave (e.g. kept across a database reset)
+        return head, "Last-Event-ID is beyond the newest event; the stream starts now"
+    if resume < await user_events.purged_through(session):
+        return resume, "events before this point were purged"
+    return resume, None
+
+
 async def stream_events(
     s: GatewaySettings,
     sessions: SessionFactory,
     hub: EventHub,
     user_id: str,
     cursor: int,
-    missed: bool,
+    resync: str | None,
 ) -> AsyncIterator[str]:
     """The frames of one stream: ``retry``, maybe ``resync``, ``ready``, then the log's
     events after ``cursor`` as they are committed, with heartbeats, until the hub closes or
@@ -39,8 +54,8 @@ async def stream_events(
     opened = loop.time()
     sent = 0
     yield f"retry: {s.events_retry_ms}\n\n"
-    if missed:
-        yield _frame(None, "resync", {"reason": "events before this point were purged"})
+    if resync:
+        yield _frame(None, "resync", {"reason": resync})
     yield _frame(None, "ready", {"last_event_id": cursor})
     last_write = loop.time()
     try:

@@ -61,7 +61,9 @@ def verify(settings: GatewaySettings, token: str) -> str:
             options={"require": ["exp", "sub", "aud"]},
         )
     except jwt.ExpiredSignatureError as exc:
-        raise AuthError("stream token expired; ask POST /api/events/token for a new one") from exc
+        raise AuthError(
+            "stream token expired", "stream token expired; ask POST /api/events/token for a new one"
+        ) from exc
     except jwt.PyJWTError as exc:
         raise AuthError("invalid stream token") from exc
     sub = claims.get("sub")

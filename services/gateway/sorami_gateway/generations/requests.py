@@ -2,7 +2,10 @@
 
 One builder for both kinds: the fields are shared, images add ``num_images`` and videos add
 ``num_frames`` and ``fps``. Unknown fields are refused (``extra="forbid"``), values are strict
-(``"64"`` is not a width), and ``model`` must be in that kind's allow-list.
+(``"64"`` is not a width) and finite, and ``model`` must be in that kind's allow-list. A field
+left out gets the chosen model's default (null is refused); a value the model cannot take is
+refused on that field (:mod:`sorami_gateway.generations.model_catalog`), so no job that must
+fail is stored.
 """
 
 from __future__ import annotations
@@ -12,11 +15,23 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from sorami_shared.events import GenerationParams, Kind
+from sorami_shared.model_registry import ModelSpec
 
 from ..rest.deps import Component
 from ..settings import GatewaySettings
+from .model_catalog import allowed_models
 
 MAX_SEED = 2**32 - 1
 
@@ -41,7 +56,10 @@ class GenerateRequestBase(BaseModel):
         return GenerationParams(**values)
 
 
-def _size(default: int, limits: Any, name: str) -> Any:
+MODEL_DEFAULT = "default: the model's (GET /api/models)"
+
+
+def _size(limits: Any, name: str) -> Any:
     return (
         Annotated[
             int,
@@ -49,16 +67,55 @@ def _size(default: int, limits: Any, name: str) -> Any:
                 ge=limits.min_size,
                 le=limits.max_size,
                 multiple_of=limits.size_multiple,
-                description=f"{name} in pixels, a multiple of {limits.size_multiple}",
+                description=f"{name} in pixels, a multiple of {limits.size_multiple}; "
+                + MODEL_DEFAULT,
             ),
         ],
-        default,
+        None,
     )
+
+
+def _bounded(kind: type, low: Any, high: Any) -> Any:
+    """A field whose default comes from the model (filled in by ``_fill_defaults``)."""
+    extra = {"allow_inf_nan": False} if kind is float else {}
+    return (Annotated[kind, Field(ge=low, le=high, description=MODEL_DEFAULT, **extra)], None)
+
+
+def _model_rules(specs: dict[str, ModelSpec], default: str, fitted: list[str]) -> dict[str, Any]:
+    """Validators: fill the chosen model's defaults, then refuse what the model cannot take
+    (the error is on the field, e.g. ``["body", "width"]``)."""
+
+    def fill_defaults(cls: Any, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        name = data.get("model") or default
+        spec = specs.get(name) if isinstance(name, str) else None
+        if spec is None:  # an unknown model: its own error names it
+            return data
+        filled = {k: v for k, v in spec.request_defaults().items() if k not in data}
+        return {**data, **filled}
+
+    def fits_model(cls: Any, value: Any, info: ValidationInfo) -> Any:
+        model = info.data.get("model")
+        name = model.value if isinstance(model, StrEnum) else model
+        spec = specs.get(name) if isinstance(name, str) else None
+        why = spec.refusal(info.field_name, value) if spec and info.field_name else None
+        if why:
+            raise PydanticCustomError(
+                "model_limit", "{why} for model '{model}'", {"why": why, "model": name}
+            )
+        return value
+
+    return {
+        "_fill_defaults": model_validator(mode="before")(fill_defaults),
+        "_fits_model": field_validator(*fitted)(fits_model),
+    }
 
 
 def build_request_model(kind: Kind, settings: GatewaySettings) -> type[GenerateRequestBase]:
     limits = settings.limits_for(kind)
     models = settings.models_for(kind)
+    specs = allowed_models(settings, kind)
     model_enum = StrEnum(f"{kind.value.capitalize()}Model", {m: m for m in models})  # type: ignore[misc]
     text = Annotated[
         str, Field(min_length=1, max_length=settings.prompt_max_chars), AfterValidator(_no_nul)
@@ -72,33 +129,24 @@ def build_request_model(kind: Kind, settings: GatewaySettings) -> type[GenerateR
             None,
         ),
         "model": (model_enum, model_enum(models[0])),
-        "width": _size(limits.default_width, limits, "width"),
-        "height": _size(limits.default_height, limits, "height"),
-        "num_inference_steps": (
-            Annotated[int, Field(ge=limits.min_steps, le=limits.max_steps)],
-            limits.default_steps,
-        ),
-        "guidance_scale": (
-            Annotated[float, Field(ge=limits.min_guidance_scale, le=limits.max_guidance_scale)],
-            limits.default_guidance_scale,
-        ),
+        "width": _size(limits, "width"),
+        "height": _size(limits, "height"),
+        "num_inference_steps": _bounded(int, limits.min_steps, limits.max_steps),
+        "guidance_scale": _bounded(float, limits.min_guidance_scale, limits.max_guidance_scale),
         "seed": (Annotated[int | None, Field(ge=0, le=MAX_SEED)], None),
     }
     if kind == Kind.IMAGE:
-        fields["num_images"] = (
-            Annotated[int, Field(ge=1, le=limits.max_num_images)],
-            limits.default_num_images,
-        )
+        fields["num_images"] = _bounded(int, 1, limits.max_num_images)
     else:
-        fields["num_frames"] = (
-            Annotated[int, Field(ge=1, le=limits.max_num_frames)],
-            limits.default_num_frames,
-        )
-        fields["fps"] = (Annotated[int, Field(ge=1, le=limits.max_fps)], limits.default_fps)
+        fields["num_frames"] = _bounded(int, 1, limits.max_num_frames)
+        fields["fps"] = _bounded(int, 1, limits.max_fps)
+    fitted = [name for name in fields if name not in ("prompt", "negative_prompt", "model", "seed")]
     return create_model(  # type: ignore[call-overload,no-any-return]
         f"{kind.value.capitalize()}GenerateRequest",
         __base__=GenerateRequestBase,
-        __doc__=f"Parameters of a {kind.value} generation.",
+        __doc__=f"Parameters of a {kind.value} generation; what a field left out gets, and "
+        "what each model takes: GET /api/models.",
+        __validators__=_model_rules(specs, models[0], fitted),
         **fields,
     )
 

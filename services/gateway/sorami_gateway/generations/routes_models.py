@@ -1,64 +1,59 @@
-"""``GET /api/models``: the allowed models with their kind, defaults and limits.
+"""``GET /api/models``: the models a client may ask for, their defaults and limits.
 
-Minimal version built from the gateway's allow-lists and per-kind limits, for the web app's
-form; to be replaced by the model registry's own listing when it lands."""
+The same entries the request models validate against
+(:mod:`sorami_gateway.generations.model_catalog`): a request within ``limits`` is accepted, a
+field left out gets ``defaults``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
 from sorami_shared.events import Kind
 
 from ..rest.deps import CurrentUser, SettingsDep
 from ..rest.errors import UNAUTHENTICATED
-from ..settings import GatewaySettings
+from .model_catalog import catalog
 
 router = APIRouter(prefix="/api", tags=["models"], responses=UNAUTHENTICATED)
 
 
-def _entry(settings: GatewaySettings, kind: Kind, name: str, default: bool) -> dict[str, Any]:
-    lim = settings.limits_for(kind)
-    video = kind == Kind.VIDEO
-    defaults: dict[str, Any] = {
-        "width": lim.default_width,
-        "height": lim.default_height,
-        "num_inference_steps": lim.default_steps,
-        "guidance_scale": lim.default_guidance_scale,
-    }
-    defaults |= (
-        {"num_frames": lim.default_num_frames, "fps": lim.default_fps}
-        if video
-        else {"num_images": lim.default_num_images}
-    )
-    limits = {
-        "size_multiple": lim.size_multiple,
-        "min_width": lim.min_size,
-        "max_width": lim.max_size,
-        "min_height": lim.min_size,
-        "max_height": lim.max_size,
-        "max_steps": lim.max_steps,
-        "max_images": None if video else lim.max_num_images,
-        "max_frames": lim.max_num_frames if video else None,
-        "max_guidance_scale": lim.max_guidance_scale,
-    }
-    return {
-        "name": name,
-        "kind": kind.value,
-        "default": default,
-        "defaults": defaults,
-        "limits": limits,
-    }
+class ModelLimits(BaseModel):
+    size_multiple: int
+    min_width: int
+    max_width: int
+    min_height: int
+    max_height: int
+    max_steps: int
+    max_images: int | None  # None: videos
+    max_frames: int | None  # None: images
+    max_fps: int | None  # None: images
+    max_guidance_scale: float
 
 
-@router.get("/models")
-async def models(_: CurrentUser, settings: SettingsDep) -> dict[str, Any]:
-    """Every model a generate may name, per kind; the first of each kind is the default."""
-    s = settings
-    return {
-        "items": [
-            _entry(s, kind, name, i == 0)
-            for kind in Kind
-            for i, name in enumerate(s.models_for(kind))
-        ]
-    }
+class ModelInfo(BaseModel):
+    name: str
+    kind: Kind
+    default: bool  # the kind's default model (used when a request names none)
+    # width, height, num_inference_steps, guidance_scale; images num_images; videos
+    # num_frames, fps
+    defaults: dict[str, int | float]
+    limits: ModelLimits
+
+
+class ModelList(BaseModel):
+    items: list[ModelInfo]
+
+
+@router.get("/models", response_model=ModelList)
+async def list_models(
+    user_id: CurrentUser,
+    settings: SettingsDep,
+    kind: Annotated[Kind | None, Query(description="image or video; both if absent")] = None,
+) -> ModelList:
+    """The allowed models of each kind (the first of a kind is its default), with the
+    defaults a request gets and the limits it must stay within."""
+    items = [ModelInfo.model_validate(item) for item in catalog(settings, kind)]
+    return ModelList(items=items)

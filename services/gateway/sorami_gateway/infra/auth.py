@@ -29,8 +29,20 @@ from ..settings import GatewaySettings
 log = get_logger(__name__)
 
 
+# What a 401 tells the client: enough to act on (get a token, refresh it, fix the secret),
+# nothing that helps forge one. The precise reason is the exception's message, for logs.
+MISSING_TOKEN = "missing bearer token"
+TOKEN_EXPIRED = "token expired"
+BAD_SIGNATURE = "invalid token signature"
+INVALID_TOKEN = "invalid token"
+
+
 class AuthError(Exception):
-    """The request is not authenticated (401)."""
+    """The request is not authenticated (401); ``detail`` is what the client is told."""
+
+    def __init__(self, reason: str, detail: str = INVALID_TOKEN) -> None:
+        super().__init__(reason)
+        self.detail = detail
 
 
 class AuthUnavailable(Exception):
@@ -140,6 +152,10 @@ class Authenticator:
                 leeway=self.settings.jwt_leeway_s,
                 options={**options, "verify_aud": self.settings.jwt_audience is not None},
             )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("token expired", TOKEN_EXPIRED) from exc
+        except jwt.InvalidSignatureError as exc:
+            raise AuthError("invalid token signature", BAD_SIGNATURE) from exc
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid token: {type(exc).__name__}") from exc
         sub = claims.get("sub")

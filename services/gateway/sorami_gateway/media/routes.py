@@ -1,13 +1,25 @@
 """``/media/{key}``: local-backend files behind signed, expiring URLs (no bearer token: the
-signature is the capability, so a browser can open it directly)."""
+signature is the capability, so a browser can open it directly).
+
+Served as a static file server would (Starlette's ``FileResponse``): ``HEAD``, ``Range`` (206,
+``Accept-Ranges: bytes``, so a ``<video>`` can seek), ``ETag``/``Last-Modified`` and a 304 on
+``If-None-Match``/``If-Modified-Since``. S3 storage never comes here: its URLs are presigned
+and S3 itself answers ranges and conditional requests."""
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
+import os
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from stat import S_ISREG
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.responses import FileResponse
 from sorami_shared.storage import ObjectNotFound, StorageError
+from sorami_shared.storage.local import LocalStorage
 
 from ..rest.deps import SettingsDep
 from .ranges import RangeNotSatisfiable, byte_range
@@ -33,11 +45,16 @@ def content_type_for(key: str) -> str:
     return _TYPES.get(ext) or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
+HEADERS = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
+
+
+@router.head("/media/{key:path}", include_in_schema=False)
 @router.get(
     "/media/{key:path}",
     responses={
         200: {"content": {"image/png": {}, "video/mp4": {}}, "description": "The file"},
         206: {"description": "The byte range asked for (Range: bytes=...)"},
+        304: {"description": "Not modified (If-None-Match / If-Modified-Since)"},
         416: {"description": "The range is outside the file"},
         403: {"description": "Missing, tampered or expired signature"},
         404: {"description": "No such object"},
@@ -56,16 +73,15 @@ async def media(
     if storage is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "storage unavailable")
     try:
+        if isinstance(storage, LocalStorage):
+            return await file_response(request, storage, key)
         data = await storage.get(key)
     except ObjectNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found") from None
     except StorageError:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "storage unavailable") from None
-    headers = {
-        "Cache-Control": "private, max-age=300",
-        "X-Content-Type-Options": "nosniff",
-        "Accept-Ranges": "bytes",
-    }
+    # another backend's bytes (S3 itself is reached through presigned URLs, not here)
+    headers = {**HEADERS, "Accept-Ranges": "bytes"}
     try:
         span = byte_range(request.headers.get("range"), len(data))
     except RangeNotSatisfiable:
@@ -81,3 +97,42 @@ async def media(
         media_type=content_type_for(key),
         headers=headers,
     )
+
+
+async def file_response(request: Request, storage: LocalStorage, key: str) -> Response:
+    """The file, its ranges and validators (FileResponse), or a 304 when the client's copy is
+    current."""
+    path = storage.path_for(key)
+    try:
+        stat = await asyncio.to_thread(os.stat, path)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise ObjectNotFound(key) from exc
+    except OSError as exc:
+        raise StorageError(f"could not read {key}: {exc}") from exc
+    if not S_ISREG(stat.st_mode):
+        raise ObjectNotFound(key)
+    response = FileResponse(
+        path, media_type=content_type_for(key), headers=HEADERS, stat_result=stat
+    )
+    if _not_modified(request.headers, response.headers):
+        kept = ("etag", "last-modified", "cache-control")
+        return Response(
+            status_code=304, headers={k: response.headers[k] for k in kept if k in response.headers}
+        )
+    return response
+
+
+def _not_modified(asked: Mapping[str, str], answer: Mapping[str, str]) -> bool:
+    """RFC 9110 13.1: If-None-Match wins over If-Modified-Since."""
+    if_none_match = asked.get("if-none-match")
+    if if_none_match is not None:
+        tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+        return "*" in tags or answer.get("etag", "").removeprefix("W/") in tags
+    since = asked.get("if-modified-since")
+    modified = answer.get("last-modified")
+    if since is None or modified is None:
+        return False
+    try:
+        return parsedate_to_datetime(since) >= parsedate_to_datetime(modified)
+    except (TypeError, ValueError):
+        return False

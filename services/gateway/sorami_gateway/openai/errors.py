@@ -26,6 +26,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from ..guards.idempotency import IdempotencyKeyReused, IdempotencyRace
 from ..guards.limits import LimitExceeded
 from ..infra.auth import AuthError, AuthUnavailable
+from ..rest.error_inputs import MAX_ECHO_CHARS
 
 log = get_logger(__name__)
 
@@ -81,7 +82,7 @@ def unavailable(message: str = "service temporarily unavailable") -> OpenAIError
 
 def _param_of(loc: tuple[Any, ...] | list[Any]) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or None
+    return ".".join(parts)[:MAX_ECHO_CHARS] or None
 
 
 def from_validation(errors: list[Any], *, rename: dict[str, str] | None = None) -> OpenAIError:
@@ -106,8 +107,7 @@ def to_openai_error(request: Request, exc: Exception) -> OpenAIError:
     if isinstance(exc, AuthError):
         return OpenAIError(
             401,
-            "Incorrect API key provided: the bearer token is missing, malformed, expired or "
-            "wrongly signed.",
+            f"Incorrect API key provided: {exc.detail}.",
             code="invalid_api_key",
             headers={"WWW-Authenticate": "Bearer"},
         )

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 from sorami_shared.events import Kind
 
+from ..generations.model_catalog import allowed_models
 from ..generations.requests import GenerateRequestBase
 from ..settings import GatewaySettings
 from .errors import OpenAIError, bad_request, from_validation
@@ -116,23 +117,25 @@ def video_request(
         raise _refuse(
             "input_reference", "input_reference (image-to-video) is not supported by Sorami yet."
         )
-    limits = settings.limits_for(Kind.VIDEO)
     values: dict[str, Any] = {
         "prompt": request.prompt,
         **_model(request.model, Kind.VIDEO, settings),
         **parse_size(request.size),
         **_extensions(request),
     }
-    fps = request.fps if request.fps is not None else limits.default_fps
+    models = allowed_models(settings, Kind.VIDEO)
+    spec = models.get(values.get("model", ""), next(iter(models.values())))
+    fps = request.fps if request.fps is not None else spec.request_defaults()["fps"]
     if request.fps is not None:
         values["fps"] = request.fps
     if request.seconds is not None and fps >= 1:
         frames = round(request.seconds * fps)
-        if not 1 <= frames <= limits.max_num_frames:
-            longest = format_seconds(limits.max_num_frames, fps)
+        most = spec.limits()["max_frames"]
+        if not 1 <= frames <= most:
+            longest = format_seconds(most, fps)
             raise bad_request(
                 f"Invalid seconds '{request.seconds:g}': at {fps} fps that is {frames} frames; "
-                f"between 1 and {limits.max_num_frames} frames ({longest} s) are allowed.",
+                f"between 1 and {most} frames ({longest} s) are allowed.",
                 param="seconds",
                 code="invalid_value",
             )

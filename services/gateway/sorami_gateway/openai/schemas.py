@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class SoramiExtensions(BaseModel):
     """Sorami's own parameters, accepted beside OpenAI's."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN, Infinity: 400
 
     negative_prompt: str | None = None
     num_inference_steps: int | None = None

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..infra.auth import Authenticator, AuthError
+from ..infra.auth import MISSING_TOKEN, Authenticator, AuthError
 from ..infra.cursor import Cursor, InvalidCursor
 from ..infra.db import SessionFactory
 from ..settings import GatewaySettings
@@ -59,7 +59,7 @@ async def get_current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthError("missing bearer token")
+        raise AuthError("missing bearer token", MISSING_TOKEN)
     return await authenticator.user_id(credentials.credentials)
 
 

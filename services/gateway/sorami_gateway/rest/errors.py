@@ -15,6 +15,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ..infra.auth import AuthError, AuthUnavailable
+from .error_inputs import safe_errors
 
 log = get_logger(__name__)
 
@@ -59,9 +60,14 @@ def install_error_handlers(app: FastAPI) -> None:
     """The answers every ``/api`` route shares; a feature adds its own errors' answers
     (e.g. :func:`sorami_gateway.guards.errors.install_guard_handlers`)."""
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler, but the echoed input is bounded and JSON-safe (NaN, 1e999)
+        return JSONResponse({"detail": safe_errors(exc.errors())}, status_code=422)
+
     @app.exception_handler(AuthError)
     async def _auth(_: Request, exc: AuthError) -> JSONResponse:
-        return error_response(401, "not authenticated", {"WWW-Authenticate": "Bearer"})
+        return error_response(401, exc.detail, {"WWW-Authenticate": "Bearer"})
 
     @app.exception_handler(AuthUnavailable)
     async def _auth_down(_: Request, exc: AuthUnavailable) -> JSONResponse:
