@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from sorami_shared.events import GenerationParams, Kind
 
 from .settings import GatewaySettings
+from .webhooks import urls as webhook_urls
 
 MAX_SEED = 2**32 - 1
 
@@ -29,9 +30,12 @@ def _no_nul(value: str | None) -> str | None:
 class GenerateRequestBase(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
 
+    webhook_url: str | None = None  # declared per app in build_request_model
+    webhook_events: list[str] | None = None
+
     def to_params(self) -> GenerationParams:
         """The event's parameters; the gateway picks (and stores) a seed when none was given."""
-        values: dict[str, Any] = self.model_dump()
+        values: dict[str, Any] = self.model_dump(exclude=set(webhook_urls.FIELDS))
         if values.get("seed") is None:
             values["seed"] = secrets.randbelow(MAX_SEED + 1)
         model = values["model"]
@@ -81,6 +85,7 @@ def build_request_model(kind: Kind, settings: GatewaySettings) -> type[GenerateR
             limits.default_guidance_scale,
         ),
         "seed": (Annotated[int | None, Field(ge=0, le=MAX_SEED)], None),
+        **webhook_urls.request_fields(settings.environment, settings.webhooks.url_max_length),
     }
     if kind == Kind.IMAGE:
         fields["num_images"] = (

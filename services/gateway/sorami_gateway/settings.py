@@ -14,6 +14,8 @@ from sorami_shared.events import Kind
 from sorami_shared.settings import Environment, ServiceSettings
 from sorami_shared.storage.settings import StorageSettings
 
+from .webhooks.settings import WebhookSettings
+
 # Used only when environment=development and no secret is configured; refused elsewhere.
 DEVELOPMENT_JWT_SECRET = "sorami-development-secret-do-not-use-in-production"
 DEVELOPMENT_MEDIA_SECRET = "sorami-development-media-secret-do-not-use-in-production"
@@ -170,6 +172,9 @@ class GatewaySettings(ServiceSettings, StorageSettings):
         description="dedupe records; a redelivery older than this is still harmless "
         "(unique file rows, first terminal status wins), only no longer short-circuited",
     )
+
+    # --- webhooks (SORAMI_GATEWAY_WEBHOOKS__...; see webhooks/settings.py) ---
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     # --- readiness ---
     readiness_broker_cache_s: float = 5.0

@@ -20,6 +20,7 @@ from ..media_urls import MediaUrls
 from ..openai_compat import router as openai_router
 from ..readiness import Readiness
 from ..settings import GatewaySettings
+from ..webhooks.routes import router_for as webhooks_router_for
 from . import (
     routes_control,
     routes_events,
@@ -90,6 +91,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(routes_control.router)  # cancel, delete
     app.include_router(routes_events.router)  # server-sent events
     app.include_router(routes_media.router)
+    app.include_router(webhooks_router_for(settings))  # webhook secrets, endpoints, deliveries
     app.include_router(openai_router)  # /v1: the OpenAI-compatible facade
     _document_generate_bodies(app, request_models)
     return app
