@@ -85,7 +85,7 @@ def build_request_model(kind: Kind, settings: GatewaySettings) -> type[GenerateR
             limits.default_guidance_scale,
         ),
         "seed": (Annotated[int | None, Field(ge=0, le=MAX_SEED)], None),
-        **webhook_urls.request_fields(settings.environment, settings.webhooks.url_max_length),
+        **webhook_urls.request_fields(settings.webhooks, settings.environment),
     }
     if kind == Kind.IMAGE:
         fields["num_images"] = (

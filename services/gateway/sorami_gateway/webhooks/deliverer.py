@@ -103,7 +103,17 @@ class Deliverer:
     async def deliver_due(self) -> int:
         """One pass: claim what is due and send it all concurrently; returns how many."""
         claimed = await self._claim()
-        await asyncio.gather(*(self._deliver(d) for d in claimed))
+        outcomes = await asyncio.gather(
+            *(self._deliver(d) for d in claimed), return_exceptions=True
+        )
+        for delivery, outcome in zip(claimed, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # its lease expires; it is tried again then
+                with job_context(job_id=delivery.job_id, user_id=delivery.user_id):
+                    log.error(
+                        "webhook attempt crashed",
+                        webhook_id=delivery.webhook_id,
+                        error=repr(outcome),
+                    )
         return len(claimed)
 
     async def _deliver(self, delivery: WebhookDelivery) -> None:
@@ -163,7 +173,7 @@ class Deliverer:
     ) -> None:
         fields = {
             "webhook_id": delivery.webhook_id,
-            "event": delivery.event,
+            "webhook_event": delivery.event,
             "url": redacted(delivery.url),
             "attempt": delivery.attempts,
             "status_code": result.status_code,

@@ -88,7 +88,9 @@ async def on_generation_event(
     targets += [(str(e.id), e.id, e.url) for e in endpoints]
     if not targets:
         return 0
-    step = data.get("step") if event == WebhookEvent.progress else None
+    step = None
+    if event == WebhookEvent.progress:  # one message per step (or percent, if no step)
+        step = data["step"] if data.get("step") is not None else data.get("progress")
     message = webhook_id(generation.id, event.value, step)
     rows = [
         {

@@ -9,28 +9,40 @@ from __future__ import annotations
 
 import asyncio
 
-from sorami_shared.storage import make_storage
+from sorami_shared.storage import Storage, make_storage
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..db import create_engine, create_session_factory
 from ..media_urls import MediaUrls
 from ..settings import GatewaySettings
-from .addresses import AddressPolicy
+from .addresses import AddressPolicy, Resolver
 from .deliverer import Deliverer
+
+
+def build_deliverer(
+    settings: GatewaySettings,
+    engine: AsyncEngine,
+    storage: Storage | None,
+    *,
+    resolver: Resolver | None = None,
+    stop: asyncio.Event | None = None,
+) -> Deliverer:
+    return Deliverer(
+        settings.webhooks,
+        AddressPolicy(settings.webhooks.networks(settings.environment)),
+        create_session_factory(engine),
+        MediaUrls(settings, storage),
+        database_url=settings.database_url,
+        resolver=resolver,
+        stop=stop,
+    )
 
 
 async def run_deliverer(settings: GatewaySettings, stop: asyncio.Event) -> None:
     engine = create_engine(settings, pool_size=4, max_overflow=4)
     storage = make_storage(settings)
-    policy = AddressPolicy(settings.webhooks.networks(settings.environment))
     try:
-        await Deliverer(
-            settings.webhooks,
-            policy,
-            create_session_factory(engine),
-            MediaUrls(settings, storage),
-            database_url=settings.database_url,
-            stop=stop,
-        ).run()
+        await build_deliverer(settings, engine, storage, stop=stop).run()
     finally:
         await storage.close()
         await engine.dispose()

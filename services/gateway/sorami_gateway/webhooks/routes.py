@@ -41,7 +41,7 @@ def _endpoint_model(settings: GatewaySettings) -> Any:
     return create_model(
         "WebhookEndpointCreate",
         __base__=_EndpointBase,
-        url=(url_type(settings.environment, w.url_max_length), ...),
+        url=(url_type(w, settings.environment), ...),
         events=(EventsType, None),
     )
 

@@ -18,6 +18,8 @@ class WebhookSettings(BaseModel):
     # link-local...). None: loopback in development (so `make run` can call a local
     # receiver), nothing elsewhere. e.g. SORAMI_GATEWAY_WEBHOOKS__ALLOWED_NETWORKS='["10.1.0.0/16"]'
     allowed_networks: list[str] | None = None
+    # plain http webhook URLs; None: in development only (https everywhere else)
+    allow_http: bool | None = None
     retry_horizon_s: float = Field(
         default=24 * 3600, gt=0, description="retries stop this long after the event"
     )
@@ -50,6 +52,11 @@ class WebhookSettings(BaseModel):
         for network in self.allowed_networks or []:
             ipaddress.ip_network(network, strict=False)
         return self
+
+    def http_allowed(self, environment: Environment) -> bool:
+        if self.allow_http is None:
+            return environment == Environment.DEVELOPMENT
+        return self.allow_http
 
     def networks(self, environment: Environment) -> list[Network]:
         """The allow-list in force."""

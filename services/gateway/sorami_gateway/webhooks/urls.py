@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field
 from sorami_shared.settings import Environment
 
+from .settings import WebhookSettings
+
 
 class WebhookEvent(StrEnum):
     started = "started"
@@ -22,7 +24,7 @@ class WebhookEvent(StrEnum):
 DEFAULT_EVENTS = [WebhookEvent.completed, WebhookEvent.failed, WebhookEvent.cancelled]
 
 
-def check_url(value: str, *, environment: Environment, max_length: int) -> str:
+def check_url(value: str, *, http: bool, max_length: int) -> str:
     """``value`` if it may be a webhook URL; ValueError (a 422 on the field) otherwise."""
     if len(value) > max_length:
         raise ValueError(f"must be at most {max_length} characters")
@@ -31,7 +33,7 @@ def check_url(value: str, *, environment: Environment, max_length: int) -> str:
         port = parts.port
     except ValueError:
         raise ValueError("is not a valid URL") from None
-    schemes = {"https", "http"} if environment == Environment.DEVELOPMENT else {"https"}
+    schemes = {"https", "http"} if http else {"https"}
     if parts.scheme not in schemes:
         raise ValueError(f"must be an {' or '.join(sorted(schemes))} URL")
     if not parts.hostname:
@@ -47,11 +49,12 @@ def check_url(value: str, *, environment: Environment, max_length: int) -> str:
     return value
 
 
-def url_type(environment: Environment, max_length: int) -> Any:
+def url_type(settings: WebhookSettings, environment: Environment) -> Any:
+    http, max_length = settings.http_allowed(environment), settings.url_max_length
     return Annotated[
         str,
         Field(max_length=max_length, description="where the job's events are POSTed"),
-        AfterValidator(lambda v: check_url(v, environment=environment, max_length=max_length)),
+        AfterValidator(lambda v: check_url(v, http=http, max_length=max_length)),
     ]
 
 
@@ -68,10 +71,10 @@ EventsType = Annotated[
 ]
 
 
-def request_fields(environment: Environment, max_length: int) -> dict[str, Any]:
+def request_fields(settings: WebhookSettings, environment: Environment) -> dict[str, Any]:
     """The optional fields that ``POST /api/{kind}/generate`` adds for webhooks."""
     return {
-        "webhook_url": (url_type(environment, max_length) | None, None),
+        "webhook_url": (url_type(settings, environment) | None, None),
         "webhook_events": (EventsType, None),
     }
 
