@@ -105,9 +105,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 async def running_deliverer(
     settings: GatewaySettings, *, resolver: Any = None
 ) -> AsyncIterator[Deliverer]:
-    engine = create_engine(settings, pool_size=3, max_overflow=2)
+    db = create_engine(settings, pool_size=3, max_overflow=2)
     storage = make_storage(settings)
-    deliverer = build_deliverer(settings, engine, storage, resolver=resolver)
+    deliverer = build_deliverer(settings, db, storage, resolver=resolver)
     task = asyncio.create_task(deliverer.run())
     try:
         yield deliverer
@@ -117,7 +117,7 @@ async def running_deliverer(
             await asyncio.wait_for(task, 15)
         finally:
             await storage.close()
-            await engine.dispose()
+            await db.dispose()
 
 
 def png(width: int = 8, height: int = 8) -> bytes:
@@ -126,7 +126,7 @@ def png(width: int = 8, height: int = 8) -> bytes:
     return out.getvalue()
 
 
-async def complete(settings: GatewaySettings, sessions: Any, event: Any) -> None:
+async def complete(settings: GatewaySettings, session_factory: Any, event: Any) -> None:
     """Project ``event`` (writing its files to storage first, as a generator would)."""
     storage = make_storage(settings)
     try:
@@ -134,4 +134,4 @@ async def complete(settings: GatewaySettings, sessions: Any, event: Any) -> None
             await storage.put(f.key, png(f.width, f.height), f.mime_type)
     finally:
         await storage.close()
-    await Projector(sessions).handle(event, FIRST)
+    await Projector(session_factory).handle(event, FIRST)
