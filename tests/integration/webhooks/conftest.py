@@ -53,7 +53,7 @@ FAST = {
 
 @pytest.fixture
 def settings(make_settings: Callable[..., GatewaySettings]) -> GatewaySettings:  # noqa: F811
-    return make_settings(webhooks=FAST)
+    return make_settings(webhooks=FAST, rate_limit_generations=0, max_unfinished_jobs=0)
 
 
 @dataclass
