@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -22,6 +23,11 @@ from .addresses import AddressPolicy, Refused, Resolver, checked_address
 from .settings import WebhookSettings
 
 REDIRECTS = {301, 302, 303, 307, 308}
+
+# httpx logs every request's URL at INFO (httpcore its headers at DEBUG): a webhook URL's
+# path or query may be a credential, and the deliverer logs what it did itself, redacted.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
