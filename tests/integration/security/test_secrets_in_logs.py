@@ -20,7 +20,6 @@ from sorami_shared.messaging import Delivery
 from sqlalchemy.engine import make_url
 
 from tests.integration.gateway import projection_events as ev
-from tests.support.webhooks import receiving, running_deliverer
 from tests.integration.gateway.conftest import (
     SMALL_IMAGE,
     TEST_JWT_SECRET,
@@ -31,6 +30,7 @@ from tests.integration.gateway.conftest import (
     running_client,
     running_relay,
 )
+from tests.support.webhooks import receiving, running_deliverer
 
 FIRST = Delivery(attempt=1, max_attempts=6, redelivered=False)
 DB_PASSWORD = "db-Pa55word-" + uuid.uuid4().hex
