@@ -7,6 +7,7 @@ Runs every Sorami process in the background, as systemd or Kubernetes would in p
     gateway-relay      sorami-gateway relay
     gateway-projector  sorami-gateway projector
     gateway-watchdog   sorami-gateway watchdog
+    gateway-webhooks   sorami-gateway webhooks
     generator          sorami-generator run
     notifier           sorami-notifier run
 
@@ -47,6 +48,7 @@ DEFAULT_PROCESSES: dict[str, list[str]] = {
     "gateway-relay": ["sorami-gateway", "relay"],
     "gateway-projector": ["sorami-gateway", "projector"],
     "gateway-watchdog": ["sorami-gateway", "watchdog"],
+    "gateway-webhooks": ["sorami-gateway", "webhooks"],
     "generator": ["sorami-generator", "run"],
     "notifier": ["sorami-notifier", "run"],
 }

@@ -23,7 +23,7 @@ SETTINGS = {
     "SORAMI_NOTIFIER_": NotifierSettings,
 }
 COMMANDS = {
-    "gateway": {"api", "relay", "projector", "watchdog", "migrate"},
+    "gateway": {"api", "relay", "projector", "watchdog", "webhooks", "migrate"},
     "generator": {"run", "build-tiny"},
     "notifier": {"run", "migrate"},
 }
@@ -58,6 +58,7 @@ def test_compose_is_consistent_with_the_code() -> None:
         "relay",
         "projector",
         "watchdog",
+        "webhooks",
         "notifier",
         "generator",
     } <= set(services)

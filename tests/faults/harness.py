@@ -4,9 +4,11 @@ Topology (each arrow a :class:`ChaosProxy`):
 
     gateway api/relay/projector/watchdog ──▶ private RabbitMQ ◀── generator, notifier
     gateway processes ──▶ PostgreSQL (gateway db)      notifier ──▶ PostgreSQL (notifier db)
+    gateway webhooks ──▶ a webhook receiver in the test (answers 503 to every 5th request)
 
 It reuses :class:`tests.e2e.system.System` (processes, env, logs, clients) and only changes
-where each service connects, adds the watchdog, and can SIGKILL / restart a process.
+where each service connects, adds the watchdog and the webhook deliverer, and can SIGKILL /
+restart a process.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from tests.e2e.system import BIN, Proc, System
 from tests.support.chaos_proxy import ChaosProxy
+from tests.support.webhooks import Receiver
 
 # A model that always fails to load: every attempt fails, so the job must end FAILED with a
 # readable reason after the queue's bounded number of attempts.
@@ -72,6 +78,14 @@ class FaultSystem(System):
         )
         watchdog.start()
         self.procs.append(watchdog)
+        webhooks = Proc(
+            "gateway-webhooks",
+            [str(BIN / "sorami-gateway"), "webhooks"],
+            self.gateway_env(),
+            self.log_dir / "gateway-webhooks.log",
+        )
+        webhooks.start()
+        self.procs.append(webhooks)
 
     def proc(self, name: str) -> Proc:
         return next(p for p in self.procs if p.name == name)
@@ -105,6 +119,32 @@ class Accepted:
     user: str
     files: int  # how many files a success has
     broken: bool = False
+    webhook: bool = False  # asked for a webhook: its terminal event must reach the receiver
+
+
+# Every third job asks for a webhook to the test's receiver; the deliverer may reach it on
+# loopback, over plain http, and retries fast.
+WEBHOOK_SETTINGS = {
+    "WEBHOOKS__ALLOWED_NETWORKS": '["127.0.0.0/8"]',
+    "WEBHOOKS__ALLOW_HTTP": "true",
+    "WEBHOOKS__BACKOFF_BASE_S": "0.5",
+    "WEBHOOKS__BACKOFF_MAX_S": "4",
+    "WEBHOOKS__POLL_INTERVAL_S": "1",
+}
+
+
+def wants_webhook(i: int) -> bool:
+    return i % 3 == 0
+
+
+@dataclass
+class FlakyReceiver(Receiver):
+    """Answers 503 to every 5th request: deliveries are retried during the run too."""
+
+    def answer(self, request: Request) -> Response:
+        if len(self.received) % 5 == 0:
+            return Response(status_code=503)
+        return super().answer(request)
 
 
 def job_body(kind: str, i: int, *, broken: bool = False) -> dict[str, Any]:

@@ -29,6 +29,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float  # time.monotonic()
+    status: int = 0  # what the receiver answered
 
 
 @dataclass
@@ -44,11 +45,15 @@ class Receiver:
 
     async def handle(self, request: Request) -> Response:
         body = await request.body()
-        self.received.append(
-            Received(request.url.path, dict(request.headers), body, time.monotonic())
-        )
+        got = Received(request.url.path, dict(request.headers), body, time.monotonic())
+        self.received.append(got)
         if self.hold is not None:
             await self.hold.wait()
+        response = self.answer(request)
+        got.status = response.status_code
+        return response
+
+    def answer(self, request: Request) -> Response:
         answer = self.script.pop(0) if self.script else self.default
         return answer(request) if callable(answer) else Response(status_code=answer)
 
