@@ -380,6 +380,8 @@ def generation_body(args: argparse.Namespace) -> dict[str, Any]:
         "guidance_scale": args.guidance_scale,
         "seed": args.seed,
         "model": args.model,
+        "webhook_url": args.webhook,
+        "webhook_events": args.webhook_events.split(",") if args.webhook_events else None,
     }
     if args.kind == "image":
         fields["num_images"] = args.num_images
@@ -605,6 +607,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-images", type=int, help="images only")
     p.add_argument("--num-frames", type=int, help="videos only")
     p.add_argument("--fps", type=int, help="videos only")
+    p.add_argument("--webhook", metavar="URL", help="POST the job's outcome there, signed")
+    p.add_argument(
+        "--webhook-events", metavar="E1,E2", help="started,progress,completed,failed,cancelled"
+    )
     p.add_argument(
         "--wait",
         action="store_true",
