@@ -82,6 +82,7 @@ class System:
     port: int = field(default_factory=free_port)
     jwt_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
     procs: list[Proc] = field(default_factory=list)
+    gateway_overrides: dict[str, str] = field(default_factory=dict)  # without the prefix
 
     @property
     def base_url(self) -> str:
@@ -111,6 +112,7 @@ class System:
                 "IMAGE_MODELS": json.dumps(self.image_models),
                 "VIDEO_MODELS": json.dumps(self.video_models),
                 **self.storage_env,
+                **self.gateway_overrides,
             },
         )
 
@@ -166,6 +168,7 @@ class System:
             ),
             ("gateway-relay", ["sorami-gateway", "relay"], gw),
             ("gateway-projector", ["sorami-gateway", "projector"], gw),
+            ("gateway-webhooks", ["sorami-gateway", "webhooks"], gw),
             ("notifier", ["sorami-notifier", "run"], self.notifier_env()),
         ]
         specs += [

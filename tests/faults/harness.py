@@ -7,8 +7,7 @@ Topology (each arrow a :class:`ChaosProxy`):
     gateway webhooks ──▶ a webhook receiver in the test (answers 503 to every 5th request)
 
 It reuses :class:`tests.e2e.system.System` (processes, env, logs, clients) and only changes
-where each service connects, adds the watchdog and the webhook deliverer, and can SIGKILL /
-restart a process.
+where each service connects, adds the watchdog, and can SIGKILL / restart a process.
 """
 
 from __future__ import annotations
@@ -42,7 +41,6 @@ BROKEN_MODEL_SPEC = {
 class FaultSystem(System):
     broker_proxies: dict[str, ChaosProxy] = field(default_factory=dict)  # by service
     db_proxies: dict[str, ChaosProxy] = field(default_factory=dict)  # gateway, notifier
-    gateway_overrides: dict[str, str] = field(default_factory=dict)
     generator_overrides: dict[str, str] = field(default_factory=dict)
     faults: Counter[str] = field(default_factory=Counter)
 
@@ -55,9 +53,7 @@ class FaultSystem(System):
         return env
 
     def gateway_env(self) -> dict[str, str]:
-        env = self._route(super().gateway_env(), "SORAMI_GATEWAY_", "gateway")
-        env.update({f"SORAMI_GATEWAY_{k}": v for k, v in self.gateway_overrides.items()})
-        return env
+        return self._route(super().gateway_env(), "SORAMI_GATEWAY_", "gateway")
 
     def generator_env(self) -> dict[str, str]:
         env = self._route(super().generator_env(), "SORAMI_GENERATOR_", "generator")
@@ -78,14 +74,6 @@ class FaultSystem(System):
         )
         watchdog.start()
         self.procs.append(watchdog)
-        webhooks = Proc(
-            "gateway-webhooks",
-            [str(BIN / "sorami-gateway"), "webhooks"],
-            self.gateway_env(),
-            self.log_dir / "gateway-webhooks.log",
-        )
-        webhooks.start()
-        self.procs.append(webhooks)
 
     def proc(self, name: str) -> Proc:
         return next(p for p in self.procs if p.name == name)
