@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -37,22 +37,18 @@ def guarded() -> Iterator[list[str]]:
     tried: list[str] = []
     real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
 
-    def connect(self: socket.socket, address: Any) -> None:
-        where = _off_machine(self, address)
-        if where is not None:
-            tried.append(where)
-            raise OffMachineConnect(f"test tried to connect to {where} (off this machine)")
-        return real_connect(self, address)
+    def guard(real: Callable[..., Any]) -> Callable[..., Any]:
+        def connect(self: socket.socket, address: Any) -> Any:
+            where = _off_machine(self, address)
+            if where is not None:
+                tried.append(where)
+                raise OffMachineConnect(f"test tried to connect to {where} (off this machine)")
+            return real(self, address)
 
-    def connect_ex(self: socket.socket, address: Any) -> int:
-        where = _off_machine(self, address)
-        if where is not None:
-            tried.append(where)
-            raise OffMachineConnect(f"test tried to connect to {where} (off this machine)")
-        return real_connect_ex(self, address)
+        return connect
 
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+    socket.socket.connect = guard(real_connect)  # type: ignore[method-assign]
+    socket.socket.connect_ex = guard(real_connect_ex)  # type: ignore[method-assign]
     try:
         yield tried
     finally:

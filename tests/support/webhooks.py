@@ -84,3 +84,20 @@ async def running_deliverer(
         finally:
             await storage.close()
             await db.dispose()
+
+
+class FakeResolver:
+    """The resolver seam in tests: each host answers the next answer of its list (the last
+    one from then on; an answer may list several addresses, "a,b"); an unknown host does not
+    resolve. Records what it was asked."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers = {host: list(seq) for host, seq in answers.items()}
+        self.asked: list[str] = []
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        if host not in self.answers:
+            raise OSError(-2, "Name or service not known")
+        seq = self.answers[host]
+        return (seq.pop(0) if len(seq) > 1 else seq[0]).split(",")

@@ -15,21 +15,9 @@ from starlette.responses import Response
 
 from tests.integration.gateway import projection_events as ev
 from tests.integration.gateway.conftest import SMALL_IMAGE, auth, eventually
+from tests.support.webhooks import FakeResolver
 
 from .conftest import FAST, complete, receiving, running_deliverer
-
-
-class Resolver:
-    """Each host answers the next address of its list (the last one forever)."""
-
-    def __init__(self, answers: dict[str, list[str]]) -> None:
-        self.answers = answers
-        self.asked: list[str] = []
-
-    async def resolve(self, host: str, port: int) -> list[str]:
-        self.asked.append(host)
-        seq = self.answers[host]
-        return [seq.pop(0) if len(seq) > 1 else seq[0]]
 
 
 async def _job(client, url: str) -> uuid.UUID:
@@ -66,7 +54,7 @@ async def test_private_metadata_and_loopback_addresses_are_refused(
     settings = make_settings(webhooks={**FAST, "allowed_networks": []})  # nothing admitted
     port = receiver.url.rsplit(":", 1)[1]  # a live receiver: it must get nothing
     token = f"tok-{uuid.uuid4().hex}"
-    resolver = Resolver({"internal.test": ["10.1.2.3"], "metadata.test": ["169.254.169.254"]})
+    resolver = FakeResolver({"internal.test": ["10.1.2.3"], "metadata.test": ["169.254.169.254"]})
     urls = [
         f"http://internal.test/hook?token={token}",
         f"http://metadata.test/latest/meta-data?token={token}",
@@ -112,7 +100,7 @@ async def test_redirects_to_other_hosts_or_forbidden_addresses_are_not_followed(
             lambda _: Response(status_code=307, headers={"location": "http://169.254.169.254/"}),
             lambda _: Response(status_code=308, headers={"location": "/moved"}),
         ]
-        resolver = Resolver({"hooks.test": ["127.0.0.1", "10.0.0.7"]})
+        resolver = FakeResolver({"hooks.test": ["127.0.0.1", "10.0.0.7"]})
         async with running_deliverer(settings, resolver=resolver):
             first = await _job(client, f"http://127.0.0.1:{port}/a")
             await complete(settings, sessions, ev.failed(first))

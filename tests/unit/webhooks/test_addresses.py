@@ -9,18 +9,7 @@ from sorami_gateway.webhooks.addresses import AddressPolicy, Refused, checked_ad
 from sorami_gateway.webhooks.settings import WebhookSettings
 from sorami_shared.settings import Environment
 
-
-class FakeResolver:
-    def __init__(self, answers: dict[str, list[str]]) -> None:
-        self.answers = answers
-        self.asked: list[str] = []
-
-    async def resolve(self, host: str, port: int) -> list[str]:
-        self.asked.append(host)
-        if host not in self.answers:
-            raise OSError(-2, "Name or service not known")
-        return self.answers[host]
-
+from tests.support.webhooks import FakeResolver
 
 STRICT = AddressPolicy([])
 LOOPBACK = AddressPolicy([ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")])
@@ -31,9 +20,9 @@ RESOLVER = FakeResolver(
         "local.example": ["127.0.0.1"],
         "v6local.example": ["::1"],
         "mapped.example": ["::ffff:10.0.0.1"],
-        "mixed.example": ["93.184.216.34", "192.168.1.10"],
+        "mixed.example": ["93.184.216.34,192.168.1.10"],  # one answer, two addresses
         "cgnat.example": ["100.64.0.1"],
-        "public.example": ["93.184.216.34", "2606:2800:220:1::1"],
+        "public.example": ["93.184.216.34,2606:2800:220:1::1"],
     }
 )
 

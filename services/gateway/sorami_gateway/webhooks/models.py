@@ -21,19 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
+from ..models import _timestamp as _ts
+from ..models import _uuid_pk
+
 PENDING, SUCCEEDED, FAILED, DISABLED = "pending", "succeeded", "failed", "disabled"
 REQUEST_TARGET = "request"  # ``target`` of a per-request delivery (else the endpoint id)
-
-
-def _ts(*, nullable: bool = True, now: bool = False) -> Any:
-    return Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True),
-            nullable=nullable,
-            server_default=sa.func.now() if now else None,
-        ),
-    )
 
 
 def _events() -> Any:
@@ -45,24 +37,21 @@ class WebhookSecret(SQLModel, table=True):
 
     user_id: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     secret: str = Field(sa_type=sa.Text, nullable=False)
-    created_at: datetime | None = _ts(nullable=False, now=True)
+    created_at: datetime | None = _ts(nullable=False, server_now=True)
 
 
 class WebhookEndpoint(SQLModel, table=True):
     __tablename__ = "webhook_endpoints"
     __table_args__ = (sa.Index("ix_webhook_endpoints_user", "user_id"),)
 
-    id: uuid.UUID | None = Field(
-        default=None,
-        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
-    )
+    id: uuid.UUID | None = _uuid_pk()
     user_id: str = Field(sa_type=sa.Text, nullable=False)
     url: str = Field(sa_type=sa.Text, nullable=False)
     events: list[str] = _events()
     secret: str = Field(sa_type=sa.Text, nullable=False)
     previous_secret: str | None = Field(default=None, sa_type=sa.Text)
     previous_secret_until: datetime | None = _ts()
-    created_at: datetime | None = _ts(nullable=False, now=True)
+    created_at: datetime | None = _ts(nullable=False, server_now=True)
     disabled_at: datetime | None = _ts()  # the receiver answered 410 Gone
     deleted_at: datetime | None = _ts()
 
@@ -95,10 +84,7 @@ class WebhookDelivery(SQLModel, table=True):
         sa.Index("ix_webhook_deliveries_job", "job_id", "created_at"),
     )
 
-    id: uuid.UUID | None = Field(
-        default=None,
-        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
-    )
+    id: uuid.UUID | None = _uuid_pk()
     webhook_id: str = Field(sa_type=sa.Text, nullable=False)
     target: str = Field(sa_type=sa.Text, nullable=False)
     endpoint_id: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid)
@@ -110,10 +96,10 @@ class WebhookDelivery(SQLModel, table=True):
     snapshot: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
     status: str = Field(default=PENDING, sa_type=sa.Text, nullable=False)
     attempts: int = Field(default=0, nullable=False, sa_column_kwargs={"server_default": "0"})
-    created_at: datetime | None = _ts(nullable=False, now=True)
-    next_attempt_at: datetime | None = _ts(now=True)
+    created_at: datetime | None = _ts(nullable=False, server_now=True)
+    next_attempt_at: datetime | None = _ts(server_now=True)
     # retries stop retry_horizon_s after this (the event, or a manual redeliver)
-    retry_from: datetime | None = _ts(nullable=False, now=True)
+    retry_from: datetime | None = _ts(nullable=False, server_now=True)
     last_status_code: int | None = None
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     last_duration_ms: int | None = None
