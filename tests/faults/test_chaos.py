@@ -137,6 +137,17 @@ class Run:
         self.generator_starts += 1
         self.system.faults["generator SIGKILL mid-job"] += 1
 
+    async def signing_secret(self, user: str) -> str:
+        """The user's webhook secret; retried like a submit (the api's pooled database
+        connections may have just been cut: the first use of one answers 503)."""
+
+        async def fetch() -> str | None:
+            async with self.system.client(user) as client:
+                r = await client.get("/api/webhooks/secret")
+            return r.json()["secret"] if r.status_code == 200 else None
+
+        return await self.until(f"{user}'s webhook secret", fetch, 60)
+
     async def kill_deliverer(self) -> None:
         await self.system.restart("gateway-webhooks")
         self.system.faults["webhook deliverer SIGKILL and restart"] += 1
@@ -359,10 +370,7 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_nod
 
         snap = await snapshot(system.database_urls["gateway"], system.database_urls["notifier"])
         verdict = classify(run.accepted, snap, media)
-        secrets = {}
-        for user in USERS:
-            async with system.client(user) as client:
-                secrets[user] = (await client.get("/api/webhooks/secret")).json()["secret"]
+        secrets = {user: await run.signing_secret(user) for user in USERS}
         webhooks = classify_webhooks(run.accepted, snap, run.receiver.received, secrets)
         dlqs = await run.dead_letters()
         queues = await asyncio.to_thread(rabbit_node.queues)
