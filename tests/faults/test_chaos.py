@@ -142,8 +142,11 @@ class Run:
         connections may have just been cut: the first use of one answers 503)."""
 
         async def fetch() -> str | None:
-            async with self.system.client(user) as client:
-                r = await client.get("/api/webhooks/secret")
+            try:
+                async with self.system.client(user) as client:
+                    r = await client.get("/api/webhooks/secret")
+            except httpx.HTTPError:
+                return None
             return r.json()["secret"] if r.status_code == 200 else None
 
         return await self.until(f"{user}'s webhook secret", fetch, 60)
