@@ -9,6 +9,7 @@ import uuid
 from urllib.parse import urlparse
 
 from PIL import Image
+from sorami_shared.events import Kind
 from standardwebhooks.webhooks import Webhook
 
 from tests.integration.gateway import projection_events as ev
@@ -167,3 +168,51 @@ async def test_webhook_url_is_validated_at_request_time(make_settings):
             headers=auth(),
         )
         assert ok.status_code == 202
+
+
+async def test_a_hanging_receiver_times_out_within_the_bound_and_is_retried(
+    make_settings, client, sessions, receiver
+):
+    settings = make_settings(webhooks={**FAST, "timeout_s": 1.0, "lease_s": 3.0})
+    receiver.hold = asyncio.Event()  # answers nothing until released
+    job = await _job(client, f"{receiver.url}/slow")
+    async with running_deliverer(settings):
+        await complete(settings, sessions, ev.failed(job))
+
+        async def timed_out():
+            items = await _deliveries(client, job)
+            return items and items[0]["history"] and items[0]["history"][0]
+
+        first = await eventually(timed_out, timeout=20)
+        receiver.hold.set()
+        [delivery] = await _settled(client, job)
+    assert first["error"] == "timed out after 1s" and first["status_code"] is None
+    assert 900 <= first["duration_ms"] < 2500
+    assert delivery["status"] == "succeeded" and delivery["history"][-1]["status_code"] == 200
+
+
+async def test_v1_takes_the_webhook_through_extra_body(settings, client, sessions, receiver):
+    r = await client.post(
+        "/v1/videos",
+        json={
+            "prompt": "waves",
+            "size": "64x64",
+            "seconds": 1,
+            "webhook_url": f"{receiver.url}/v1",
+            "webhook_events": ["completed"],
+        },
+        headers=auth(),
+    )
+    assert r.status_code == 200, r.text
+    job = uuid.UUID(r.json()["id"])
+    async with running_deliverer(settings):
+        await complete(
+            settings, sessions, ev.completed(job, kind=Kind.VIDEO, files=ev.video_files(job))
+        )
+        await eventually(lambda: _received(receiver), timeout=20)
+    assert receiver.received[0].path == "/v1"
+    assert f'"job_id":"{job}"'.encode() in receiver.received[0].body
+
+
+async def _received(receiver) -> bool:
+    return bool(receiver.received)
