@@ -362,6 +362,7 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_nod
         run.receiver = await hooks.enter_async_context(receiving(FlakyReceiver()))
         await system.start(within_s=180)
         print(f"[faults] system up in {time.monotonic() - started:.1f}s")
+        run.receiver.secrets = {user: await run.signing_secret(user) for user in USERS}
         await injector.poison()
         burst_started = time.monotonic()
         submit = asyncio.create_task(run.submit_all())
@@ -373,8 +374,7 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_nod
 
         snap = await snapshot(system.database_urls["gateway"], system.database_urls["notifier"])
         verdict = classify(run.accepted, snap, media)
-        secrets = {user: await run.signing_secret(user) for user in USERS}
-        webhooks = classify_webhooks(run.accepted, snap, run.receiver.received, secrets)
+        webhooks = classify_webhooks(run.accepted, snap, run.receiver.received)
         dlqs = await run.dead_letters()
         queues = await asyncio.to_thread(rabbit_node.queues)
         dead = [p.name for p in system.procs if not p.alive()]

@@ -30,6 +30,7 @@ class Received:
     body: bytes
     at: float  # time.monotonic()
     status: int = 0  # what the receiver answered
+    payload: Any = None  # the verified body, for a receiver that verifies on receipt
 
 
 @dataclass
