@@ -30,6 +30,7 @@ from .secrets import default_secret
 from .urls import DEFAULT_EVENTS, EventsType, url_type
 
 NOT_FOUND = {404: {"description": "No such generation (or endpoint) for this user"}}
+NOT_JSON = {400: {"description": "The body is not JSON"}}
 
 
 class _EndpointBase(BaseModel):
@@ -59,7 +60,10 @@ def router_for(settings: GatewaySettings) -> APIRouter:
         return SigningSecret(secret=secret)
 
     @router.post(
-        "/webhooks/endpoints", status_code=status.HTTP_201_CREATED, response_model=EndpointCreated
+        "/webhooks/endpoints",
+        status_code=status.HTTP_201_CREATED,
+        response_model=EndpointCreated,
+        responses=NOT_JSON,
     )
     async def create_endpoint(
         body: EndpointCreate,
@@ -123,7 +127,7 @@ def router_for(settings: GatewaySettings) -> APIRouter:
         "/{kind}/{job_id}/webhooks/redeliver",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=Redelivered,
-        responses=NOT_FOUND,
+        responses={**NOT_FOUND, **NOT_JSON},
     )
     async def redeliver(
         kind: KindPath,
