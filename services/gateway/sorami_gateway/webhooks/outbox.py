@@ -66,26 +66,22 @@ async def on_generation_event(
     event = _event_of(type, generation.status)
     if event is None:
         return 0
-    targets: list[tuple[str, uuid.UUID | None, str]] = []
-    own = (
-        await session.execute(
-            sa.select(GenerationWebhook.url).where(
-                GenerationWebhook.generation_id == generation.id,
-                GenerationWebhook.events.any(event.value),  # type: ignore[attr-defined]
-            )
-        )
-    ).scalar_one_or_none()
-    if own is not None:
-        targets.append((REQUEST_TARGET, None, own))
-    endpoints = await session.execute(
-        sa.select(WebhookEndpoint.id, WebhookEndpoint.url).where(
-            WebhookEndpoint.user_id == generation.user_id,
-            WebhookEndpoint.deleted_at.is_(None),  # type: ignore[union-attr]
-            WebhookEndpoint.disabled_at.is_(None),  # type: ignore[union-attr]
-            WebhookEndpoint.events.any(event.value),  # type: ignore[attr-defined]
-        )
+    # one round trip (this runs for every projected progress step too)
+    own = sa.select(
+        sa.literal(REQUEST_TARGET), sa.cast(sa.null(), sa.Uuid), GenerationWebhook.url
+    ).where(
+        GenerationWebhook.generation_id == generation.id,
+        GenerationWebhook.events.any(event.value),  # type: ignore[attr-defined]
     )
-    targets += [(str(e.id), e.id, e.url) for e in endpoints]
+    endpoints = sa.select(
+        sa.cast(WebhookEndpoint.id, sa.Text), WebhookEndpoint.id, WebhookEndpoint.url
+    ).where(
+        WebhookEndpoint.user_id == generation.user_id,
+        WebhookEndpoint.deleted_at.is_(None),  # type: ignore[union-attr]
+        WebhookEndpoint.disabled_at.is_(None),  # type: ignore[union-attr]
+        WebhookEndpoint.events.any(event.value),  # type: ignore[attr-defined]
+    )
+    targets = (await session.execute(sa.union_all(own, endpoints))).all()
     if not targets:
         return 0
     step = None
