@@ -79,9 +79,11 @@ class System:
     image_models: list[str] = field(default_factory=lambda: ["tiny-image"])
     video_models: list[str] = field(default_factory=lambda: ["tiny-video"])
     generators: int = 1
+    watchdog: bool = False  # also run ``sorami-gateway watchdog``
     port: int = field(default_factory=free_port)
     jwt_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
     procs: list[Proc] = field(default_factory=list)
+    metrics_ports: dict[str, int] = field(default_factory=dict)  # process name -> /metrics port
     gateway_overrides: dict[str, str] = field(default_factory=dict)  # without the prefix
 
     @property
@@ -111,6 +113,7 @@ class System:
                 "PUBLIC_BASE_URL": self.base_url,
                 "IMAGE_MODELS": json.dumps(self.image_models),
                 "VIDEO_MODELS": json.dumps(self.video_models),
+                "METRICS_SAMPLE_INTERVAL_S": "1",
                 **self.storage_env,
                 **self.gateway_overrides,
             },
@@ -171,11 +174,15 @@ class System:
             ("gateway-webhooks", ["sorami-gateway", "webhooks"], gw),
             ("notifier", ["sorami-notifier", "run"], self.notifier_env()),
         ]
+        if self.watchdog:
+            specs.append(("gateway-watchdog", ["sorami-gateway", "watchdog"], gw))
         specs += [
             (f"generator-{i}", ["sorami-generator", "run"], self.generator_env())
             for i in range(self.generators)
         ]
         for name, argv, env in specs:
+            self.metrics_ports[name] = free_port()
+            argv = [*argv, "--metrics-port", str(self.metrics_ports[name])]
             proc = Proc(name, [str(BIN / argv[0]), *argv[1:]], env, self.log_dir / f"{name}.log")
             proc.start()
             self.procs.append(proc)

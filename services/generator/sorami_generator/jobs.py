@@ -28,6 +28,7 @@ from sorami_shared.logging import get_logger
 from sorami_shared.messaging import Delivery, Reject
 from sorami_shared.storage import Storage, StorageError
 
+from . import metrics
 from .cancels import CancelRegistry
 from .devices import is_out_of_memory
 from .errors import JobAborted, JobFailed, TransientError
@@ -145,6 +146,7 @@ class JobProcessor:
             except Exception as exc:
                 if is_out_of_memory(exc):
                     log.error("out of memory", error=str(exc)[:500])
+                    metrics.out_of_memory(job.params.model)
                     self.pipelines.evict_all_but(job.params.model)
                     await self._finish_progress(reporter, timings)
                     p = job.params
@@ -211,6 +213,7 @@ class JobProcessor:
         await self._store(encoded.blobs)
         timings.storage_s = time.perf_counter() - t0
         timings.bytes = sum(len(b.data) for b in encoded.blobs)
+        metrics.outputs_written(job.kind.value, timings.encode_s, timings.storage_s)
         return encoded.files, call.seed
 
     async def _store(self, blobs: list[Blob]) -> None:
@@ -298,6 +301,7 @@ class JobProcessor:
             )
         )
         timings.events_s += time.perf_counter() - t0
+        metrics.job_ended(job.kind.value, "completed")
 
     async def _remove_written(self, job: GenerationRequested) -> bool:
         """Delete whatever this job may have stored; False if storage would not let us."""
@@ -350,6 +354,7 @@ class JobProcessor:
                 event_id=derived_id("generation.cancelled", job.job_id),
             )
         )
+        metrics.job_ended(job.kind.value, "cancelled")
 
     async def _publish_failed(
         self, envelope: Envelope[Any], job: GenerationRequested, code: FailureCode, reason: str
@@ -366,6 +371,7 @@ class JobProcessor:
                 event_id=derived_id("generation.failed", job.job_id),
             )
         )
+        metrics.job_ended(job.kind.value, "failed", code.value)
 
 
 class JobTimings:

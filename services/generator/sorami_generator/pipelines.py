@@ -12,6 +12,7 @@ from typing import Any
 
 from sorami_shared.logging import get_logger
 
+from . import metrics
 from .devices import Placement, release_memory
 from .quiet import quiet_libraries
 from .settings import ModelSpec
@@ -73,6 +74,7 @@ def load_pipeline(
         size_mb=round(size / 2**20, 1),
         load_s=round(took, 2),
     )
+    metrics.model_loaded(name, took)
     return LoadedPipeline(name, spec, pipe, placement, size, took)
 
 
@@ -106,6 +108,7 @@ class PipelineCache:
         self.max_bytes = max_bytes
         self._loaded: OrderedDict[str, LoadedPipeline] = OrderedDict()
         self._lock = asyncio.Lock()
+        metrics.MODELS_LOADED.set_function(lambda: len(self._loaded))
 
     def __contains__(self, name: str) -> bool:
         return name in self._loaded

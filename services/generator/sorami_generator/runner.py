@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from . import metrics
 from .devices import make_generator
 from .errors import JobAborted
 from .pipelines import LoadedPipeline
@@ -95,7 +96,7 @@ def run_pipeline(
             kwargs["callback_steps"] = 1
 
     check_abort()  # cancelled (or shutting down) while waiting for the device
-    with torch.inference_mode():
+    with torch.inference_mode(), metrics.pipeline_call(loaded.name):
         result = pipe(**kwargs)
     pixels = result.frames if call.kind.value == "video" else result.images
     return to_uint8(pixels, video=call.kind.value == "video")

@@ -12,6 +12,7 @@ from sorami_shared.events import Kind
 from sorami_shared.logging import get_logger
 from sorami_shared.storage import Storage, make_storage
 
+from .. import metrics
 from ..auth import Authenticator
 from ..db import create_engine, create_session_factory
 from ..event_hub import EventHub
@@ -84,6 +85,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(RequestContextMiddleware)
+    metrics.instrument(app)  # served on the metrics port (sorami-gateway api --metrics-port)
     install_error_handlers(app)
     app.include_router(routes_health.router)
     app.include_router(routes_notifications.router)

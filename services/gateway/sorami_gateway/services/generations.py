@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sorami_shared.events import GenerationRequested, Kind, new_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .. import user_events
+from .. import metrics, user_events
 from ..cursor import Cursor
 from ..generation_requests import GenerateRequestBase
 from ..media_urls import MediaUrls
@@ -61,6 +61,7 @@ async def create_generation(
     )
     await add_to_outbox(session, event)
     await webhook_outbox.attach(session, job_id, request.webhook_url, request.webhook_events)
+    metrics.job_created(session, kind.value, params.model)
     # the first event of its stream (GET /api/events), in the same transaction
     await user_events.append(
         session,

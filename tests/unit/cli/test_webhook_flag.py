@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sorami_gateway.cli import build_parser, generation_body
+from sorami_cli.commands import generation_body
+from sorami_cli.main import build_parser
 
 
 def test_webhook_flags_reach_the_request_body():
