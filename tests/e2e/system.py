@@ -80,6 +80,7 @@ class System:
     video_models: list[str] = field(default_factory=lambda: ["tiny-video"])
     generators: int = 1
     watchdog: bool = False  # also run ``sorami-gateway watchdog``
+    environment: str = "test"  # the gateway's; "development" enables POST /api/dev/token
     port: int = field(default_factory=free_port)
     jwt_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
     procs: list[Proc] = field(default_factory=list)
@@ -104,7 +105,7 @@ class System:
         return self._env(
             "SORAMI_GATEWAY_",
             {
-                "ENVIRONMENT": "test",
+                "ENVIRONMENT": self.environment,
                 "LOG_FORMAT": "json",
                 "AMQP_URL": self.amqp_url,
                 "DATABASE_URL": self.database_urls["gateway"],

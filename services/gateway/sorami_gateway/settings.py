@@ -6,6 +6,7 @@ models of :mod:`sorami_gateway.generation_requests` are built from them.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Self
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -179,6 +180,10 @@ class GatewaySettings(ServiceSettings, StorageSettings):
 
     # --- webhooks (SORAMI_GATEWAY_WEBHOOKS__...; see webhooks/settings.py) ---
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+
+    # --- web app (see web_app.py) ---
+    serve_web: bool = Field(default=True, description="serve the web app at /")
+    web_dir: Path | None = Field(default=None, description="default: the packaged web app")
 
     # --- readiness ---
     readiness_broker_cache_s: float = 5.0

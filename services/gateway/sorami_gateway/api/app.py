@@ -21,13 +21,17 @@ from ..media_urls import MediaUrls
 from ..openai_compat import router as openai_router
 from ..readiness import Readiness
 from ..settings import GatewaySettings
+from ..web_app import mount_web_app
 from ..webhooks.routes import router_for as webhooks_router_for
 from . import (
     routes_control,
+    routes_dev,
     routes_events,
     routes_generations,
     routes_health,
+    routes_history,
     routes_media,
+    routes_models,
     routes_notifications,
 )
 from .deps import AppContext
@@ -95,7 +99,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(routes_media.router)
     app.include_router(webhooks_router_for(settings))  # webhook secrets, endpoints, deliveries
     app.include_router(openai_router)  # /v1: the OpenAI-compatible facade
+    app.include_router(routes_history.router)  # /api/generations: both kinds (web gallery)
+    app.include_router(routes_models.router)
+    app.include_router(routes_dev.router)  # /api/dev/token: development sign-in
     _document_generate_bodies(app, request_models)
+    mount_web_app(app, settings)  # last: "/" matches whatever the API did not
     return app
 
 
