@@ -14,7 +14,7 @@ from sorami_shared.logging import get_logger
 from .events import routes as events_routes
 from .events.hub import EventHub
 from .generations import routes as generations_routes
-from .generations import routes_control, routes_history, routes_models
+from .generations import routes_control, routes_history, routes_models, routes_webhooks
 from .generations.metrics import instrument_http
 from .generations.openapi import document_generate_bodies
 from .generations.requests import build_request_models, request_models_component
@@ -32,6 +32,7 @@ from .rest.errors import install_error_handlers
 from .rest.middleware import RequestContextMiddleware
 from .rest.web_app import mount_web_app
 from .settings import GatewaySettings
+from .webhooks.routes import router_for as webhooks_router_for
 
 log = get_logger(__name__)
 
@@ -87,6 +88,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(routes_control.router)  # cancel, delete
     app.include_router(events_routes.router)  # server-sent events
     app.include_router(media_routes.router)
+    app.include_router(webhooks_router_for(settings))  # webhook secrets, endpoints
+    app.include_router(routes_webhooks.router)  # a job's webhook deliveries
     app.include_router(openai_router)  # /v1: the OpenAI-compatible facade
     app.include_router(routes_history.router)  # /api/generations: both kinds (web gallery)
     app.include_router(routes_dev.router)  # /api/dev/token: development sign-in

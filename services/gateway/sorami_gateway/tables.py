@@ -10,6 +10,7 @@ from .guards import tables as _guards
 from .media import tables as _media
 from .notifications import tables as _notifications
 from .outbox import tables as _outbox
+from .webhooks import tables as _webhooks
 
-TABLE_MODULES = (_generations, _guards, _notifications, _events, _media, _outbox)
+TABLE_MODULES = (_generations, _guards, _notifications, _events, _media, _outbox, _webhooks)
 metadata = SQLModel.metadata

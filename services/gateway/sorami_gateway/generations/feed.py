@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..events import log as user_events
+from ..webhooks import outbox as webhook_outbox
 from .tables import Generation
 
 
@@ -41,10 +42,9 @@ def generation_data(generation: Generation, **extra: Any) -> dict[str, Any]:
 async def append_generation(
     session: AsyncSession, generation: Generation, type: str, **extra: Any
 ) -> None:
+    data = generation_data(generation, **extra)
+    # the webhook deliveries this event calls for, in the same transaction (issue 15)
+    await webhook_outbox.on_generation_event(session, generation, type, data)
     await user_events.append(
-        session,
-        user_id=generation.user_id,
-        type=type,
-        job_id=generation.id,
-        data=generation_data(generation, **extra),
+        session, user_id=generation.user_id, type=type, job_id=generation.id, data=data
     )

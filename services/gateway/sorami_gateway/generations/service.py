@@ -17,6 +17,7 @@ from ..events import log as user_events
 from ..infra.cursor import Cursor, fetch_page, keyset_page, next_cursor
 from ..media.urls import MediaUrls
 from ..outbox.writer import add_to_outbox
+from ..webhooks import outbox as webhook_outbox
 from . import metrics
 from .feed import status_data
 from .requests import GenerateRequestBase
@@ -66,6 +67,7 @@ async def create_generation(
         correlation_id=correlation_id,
     )
     await add_to_outbox(session, event)
+    await webhook_outbox.attach(session, job_id, request.webhook_url, request.webhook_events)
     metrics.job_created(session, kind.value, params.model)
     # the first event of its stream (GET /api/events), in the same transaction
     await user_events.append(

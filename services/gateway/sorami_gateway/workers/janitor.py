@@ -1,7 +1,7 @@
 """The gateway's janitor (runs inside ``sorami-gateway relay``): drains storage deletions
-(:mod:`sorami_gateway.media.drain`) and keeps the event log, tombstones, published outbox rows
-and dedupe records within their windows. Woken by ``NOTIFY`` when a deletion is scheduled,
-with a poll as fallback; database errors are logged and retried."""
+(:mod:`sorami_gateway.media.drain`) and keeps the event log, tombstones, published outbox rows,
+dedupe records and finished webhook deliveries within their windows. Woken by ``NOTIFY`` when
+a deletion is scheduled, with a poll as fallback; database errors are logged and retried."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ..media.deletions import NOTIFY_CHANNEL
 from ..media.drain import DeletionDrain, purge_tombstones
 from ..outbox.retention import purge_processed, purge_published
 from ..settings import GatewaySettings
+from ..webhooks.outbox import purge_finished
 from .loop import Pass, Worker
 from .relay import DATABASE_DOWN
 
@@ -46,20 +47,23 @@ class Janitor(Worker):
 
     async def purge(self) -> None:
         """Events beyond the SSE window; tombstones of long-done deletions; outbox rows
-        published long ago and old dedupe records (never an unpublished outbox row)."""
+        published long ago and old dedupe records (never an unpublished outbox row); webhook
+        deliveries finished long ago (never a pending one)."""
         s = self.settings
         async with self.sessions() as session, session.begin():
             events = await user_events.purge(session, s.events_retention_s)
             tombstones = await purge_tombstones(session, s.deletion_tombstone_retention_s)
             outbox = await purge_published(session, s.outbox_retention_s)
             processed = await purge_processed(session, s.processed_events_retention_s)
-        if events or tombstones or outbox or processed:
+            webhooks = await purge_finished(session, s.webhooks.retention_s)
+        if events or tombstones or outbox or processed or webhooks:
             log.info(
                 "janitor purged",
                 events=events,
                 tombstones=tombstones,
                 outbox=outbox,
                 processed_events=processed,
+                webhook_deliveries=webhooks,
             )
 
     def poll_s(self) -> float:
