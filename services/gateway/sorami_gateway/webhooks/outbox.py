@@ -1,7 +1,7 @@
 """The webhook delivery outbox: rows inserted IN THE TRANSACTION that projects the event.
 
 :func:`on_generation_event` is called wherever a generation's status, progress or outcome is
-recorded (``user_events.append_generation``: the projector for started, progress, completed,
+recorded (``generations.feed.append_generation``: the projector for started, progress, completed,
 failed and a generator's cancelled; the api for a user's cancel), so a delivery commits or
 rolls back with its cause and can never be lost between them. The deliverer
 (:mod:`.deliverer`) sends them later, woken by ``NOTIFY`` at commit.
