@@ -7,6 +7,7 @@ Runs every Sorami process in the background, as systemd or Kubernetes would in p
     gateway-relay      sorami-gateway relay        metrics: http://127.0.0.1:9311/metrics
     gateway-projector  sorami-gateway projector    metrics: http://127.0.0.1:9312/metrics
     gateway-watchdog   sorami-gateway watchdog     metrics: http://127.0.0.1:9313/metrics
+    gateway-webhooks   sorami-gateway webhooks     metrics: http://127.0.0.1:9316/metrics
     generator          sorami-generator run        metrics: http://127.0.0.1:9314/metrics
     notifier           sorami-notifier run         metrics: http://127.0.0.1:9315/metrics
 
@@ -50,6 +51,7 @@ METRICS_PORTS: dict[str, int] = {
     "gateway-watchdog": 9313,
     "generator": 9314,
     "notifier": 9315,
+    "gateway-webhooks": 9316,
 }
 DEFAULT_PROCESSES: dict[str, list[str]] = {
     name: [*argv, "--metrics-port", str(METRICS_PORTS[name])]
@@ -58,6 +60,7 @@ DEFAULT_PROCESSES: dict[str, list[str]] = {
         "gateway-relay": ["sorami-gateway", "relay"],
         "gateway-projector": ["sorami-gateway", "projector"],
         "gateway-watchdog": ["sorami-gateway", "watchdog"],
+        "gateway-webhooks": ["sorami-gateway", "webhooks"],
         "generator": ["sorami-generator", "run"],
         "notifier": ["sorami-notifier", "run"],
     }.items()

@@ -7,6 +7,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import pytest
 
 from tests.support import infra
+from tests.support.socket_guard import guarded
+
+
+@pytest.fixture(autouse=True)
+def no_connections_off_this_machine() -> Iterator[None]:
+    """Every test: a connect() to a non-loopback address raises, and fails the test (even if
+    the code under test caught the error). Webhook receivers, brokers, databases and storage
+    in tests all live on 127.0.0.1 / ::1."""
+    with guarded() as tried:
+        yield
+    assert not tried, f"the test tried to connect off this machine: {tried}"
 
 
 @pytest.fixture

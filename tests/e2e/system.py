@@ -87,6 +87,7 @@ class System:
     jwt_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
     procs: list[Proc] = field(default_factory=list)
     metrics_ports: dict[str, int] = field(default_factory=dict)  # process name -> /metrics port
+    gateway_overrides: dict[str, str] = field(default_factory=dict)  # without the prefix
 
     @property
     def base_url(self) -> str:
@@ -118,6 +119,7 @@ class System:
                 "MODELS": json.dumps(self.gateway_models),
                 "METRICS_SAMPLE_INTERVAL_S": "1",
                 **self.storage_env,
+                **self.gateway_overrides,
             },
         )
 
@@ -173,6 +175,7 @@ class System:
             ),
             ("gateway-relay", ["sorami-gateway", "relay"], gw),
             ("gateway-projector", ["sorami-gateway", "projector"], gw),
+            ("gateway-webhooks", ["sorami-gateway", "webhooks"], gw),
             ("notifier", ["sorami-notifier", "run"], self.notifier_env()),
         ]
         if self.watchdog:

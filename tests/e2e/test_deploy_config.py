@@ -26,7 +26,7 @@ SETTINGS = {
     "SORAMI_NOTIFIER_": NotifierSettings,
 }
 COMMANDS = {
-    "gateway": {"api", "relay", "projector", "watchdog", "migrate"},
+    "gateway": {"api", "relay", "projector", "watchdog", "webhooks", "migrate"},
     "generator": {"run", "build-tiny"},
     "notifier": {"run", "migrate"},
 }
@@ -61,6 +61,7 @@ def test_compose_is_consistent_with_the_code() -> None:
         "relay",
         "projector",
         "watchdog",
+        "webhooks",
         "notifier",
         "generator",
     } <= set(services)

@@ -6,6 +6,11 @@ classified lost, duplicated or ok, from the databases and the storage itself.
 - duplicated: more file rows than one set, storage objects beyond the ones the rows name
   (a second set), or more than one notification for an outcome;
 - ok: everything else.
+
+Webhooks (jobs that asked for one): lost if the receiver never acknowledged a message of
+the job's terminal event whose signature verified (on receipt) with its user's secret;
+duplicated if that event came with more than one ``webhook-id`` (a redelivery must carry the
+same id), or if a terminal event other than the job's outcome arrived.
 """
 
 from __future__ import annotations
@@ -119,4 +124,39 @@ def classify(accepted: list[Accepted], snap: dict[str, Any], media_dir: Path) ->
             verdict.problems.append(f"DUPLICATED {job.kind} {job.job_id}: {dup}")
         else:
             verdict.counts["ok"] += 1
+    return verdict
+
+
+def classify_webhooks(
+    accepted: list[Accepted], snap: dict[str, Any], received: list[Any]
+) -> Verdict:
+    """``received``: the receiver's requests, each with the ``payload`` it verified on receipt
+    (None: the signature did not verify with its user's secret)."""
+    by_job: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    unverified = 0
+    for request in (r for r in received if 200 <= r.status < 300):  # acknowledged only
+        if request.payload is None:
+            unverified += 1
+            continue
+        payload = request.payload
+        by_job[payload["data"]["job_id"]].append((payload["type"], request.headers["webhook-id"]))
+    verdict = Verdict()
+    if unverified:
+        verdict.problems.append(f"{unverified} webhook requests did not verify")
+        verdict.counts["duplicated"] += unverified
+    for job in (a for a in accepted if a.webhook):
+        status = snap["generations"].get(job.job_id, {}).get("status", "MISSING")
+        expected = f"generation.{status.lower()}"
+        got = by_job.get(job.job_id, [])
+        ids = {wid for kind, wid in got if kind == expected}
+        others = {kind for kind, _ in got if kind != expected}
+        if status not in TERMINAL or not ids:
+            verdict.counts["lost"] += 1
+            verdict.problems.append(f"WEBHOOK LOST {job.job_id} ({status}): got {got}")
+        elif len(ids) > 1 or others:
+            verdict.counts["duplicated"] += 1
+            verdict.problems.append(f"WEBHOOK DUPLICATED {job.job_id}: {got}")
+        else:
+            verdict.counts["ok"] += 1
+        verdict.statuses["deliveries received"] += len(got)
     return verdict

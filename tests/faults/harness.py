@@ -4,6 +4,7 @@ Topology (each arrow a :class:`ChaosProxy`):
 
     gateway api/relay/projector/watchdog ──▶ private RabbitMQ ◀── generator, notifier
     gateway processes ──▶ PostgreSQL (gateway db)      notifier ──▶ PostgreSQL (notifier db)
+    gateway webhooks ──▶ a webhook receiver in the test (answers 503 to every 5th request)
 
 It reuses :class:`tests.e2e.system.System` (processes, env, logs, clients) and only changes
 where each service connects, adds the watchdog, and can SIGKILL / restart a process.
@@ -12,6 +13,7 @@ where each service connects, adds the watchdog, and can SIGKILL / restart a proc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -19,8 +21,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from starlette.requests import Request
+from starlette.responses import Response
+
 from tests.e2e.system import BIN, Proc, System
 from tests.support.chaos_proxy import ChaosProxy
+from tests.support.webhooks import Receiver
 
 # A model that always fails to load: every attempt fails, so the job must end FAILED with a
 # readable reason after the queue's bounded number of attempts.
@@ -36,7 +43,6 @@ BROKEN_MODEL_SPEC = {
 class FaultSystem(System):
     broker_proxies: dict[str, ChaosProxy] = field(default_factory=dict)  # by service
     db_proxies: dict[str, ChaosProxy] = field(default_factory=dict)  # gateway, notifier
-    gateway_overrides: dict[str, str] = field(default_factory=dict)
     generator_overrides: dict[str, str] = field(default_factory=dict)
     faults: Counter[str] = field(default_factory=Counter)
 
@@ -49,9 +55,7 @@ class FaultSystem(System):
         return env
 
     def gateway_env(self) -> dict[str, str]:
-        env = self._route(super().gateway_env(), "SORAMI_GATEWAY_", "gateway")
-        env.update({f"SORAMI_GATEWAY_{k}": v for k, v in self.gateway_overrides.items()})
-        return env
+        return self._route(super().gateway_env(), "SORAMI_GATEWAY_", "gateway")
 
     def generator_env(self) -> dict[str, str]:
         env = self._route(super().generator_env(), "SORAMI_GENERATOR_", "generator")
@@ -105,6 +109,41 @@ class Accepted:
     user: str
     files: int  # how many files a success has
     broken: bool = False
+    webhook: bool = False  # asked for a webhook: its terminal event must reach the receiver
+
+
+# Every third job asks for a webhook to the test's receiver; the deliverer may reach it on
+# loopback, over plain http, and retries fast.
+WEBHOOK_SETTINGS = {
+    "WEBHOOKS__ALLOWED_NETWORKS": '["127.0.0.0/8"]',
+    "WEBHOOKS__ALLOW_HTTP": "true",
+    "WEBHOOKS__BACKOFF_BASE_S": "0.5",
+    "WEBHOOKS__BACKOFF_MAX_S": "4",
+    "WEBHOOKS__POLL_INTERVAL_S": "1",
+}
+
+
+def wants_webhook(i: int) -> bool:
+    return i % 3 == 0
+
+
+@dataclass
+class FlakyReceiver(Receiver):
+    """Verifies each request on receipt, as a real receiver does (the Standard Webhooks
+    timestamp tolerance is 5 minutes: checking at the end of a long run would refuse early
+    messages), with the secrets of ``/faults/<user>``; answers 503 to every 5th request, so
+    deliveries are retried during the run too."""
+
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    def answer(self, request: Request) -> Response:
+        got = self.received[-1]
+        user = got.path.rsplit("/", 1)[-1]
+        with contextlib.suppress(KeyError, WebhookVerificationError):
+            got.payload = Webhook(self.secrets[user]).verify(got.body, got.headers)
+        if len(self.received) % 5 == 0:
+            return Response(status_code=503)
+        return super().answer(request)
 
 
 def job_body(kind: str, i: int, *, broken: bool = False) -> dict[str, Any]:

@@ -2,11 +2,13 @@
 SIGKILLed and restarted, broker and database connections are cut and slowed, the broker is
 restarted for real, and duplicated, late and poison events are injected. Then every accepted
 job is classified lost / duplicated / ok, and the run fails unless lost = duplicated = 0, every
-poison message sits in a dead-letter queue, and every consumer is still running."""
+poison message sits in a dead-letter queue, and every consumer is still running. A third of
+the jobs ask for a webhook: each one's terminal event must reach the receiver, signed."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -18,15 +20,19 @@ import asyncpg
 import httpx
 
 from tests.support.chaos_proxy import ChaosProxy
+from tests.support.webhooks import receiving
 
-from .checker import TERMINAL, Verdict, _dsn, classify, snapshot
+from .checker import TERMINAL, Verdict, _dsn, classify, classify_webhooks, snapshot
 from .harness import (
     BROKEN_MODEL,
     BROKEN_MODEL_SPEC,
+    WEBHOOK_SETTINGS,
     Accepted,
     FaultSystem,
+    FlakyReceiver,
     expected_files,
     job_body,
+    wants_webhook,
 )
 from .injector import Injector
 from .rabbit_node import PrivateRabbitNode
@@ -47,6 +53,7 @@ class Run:
         self.submit_errors = 0
         self.submitting = True
         self.generator_starts = 1
+        self.receiver: FlakyReceiver | None = None  # webhooks of every third job go there
 
     # ---- load ----------------------------------------------------------------------------
 
@@ -66,6 +73,8 @@ class Run:
         async with self.system.client(user) as client:
             for kind, i, broken in jobs:
                 body = job_body(kind, i, broken=broken)
+                if self.receiver is not None and wants_webhook(i):
+                    body["webhook_url"] = f"{self.receiver.url}/faults/{user}"
                 deadline = time.monotonic() + 120
                 while True:
                     try:
@@ -75,7 +84,12 @@ class Run:
                     if r is not None and r.status_code == 202:
                         self.accepted.append(
                             Accepted(
-                                r.json()["job_id"], kind, user, expected_files(kind, body), broken
+                                r.json()["job_id"],
+                                kind,
+                                user,
+                                expected_files(kind, body),
+                                broken,
+                                webhook="webhook_url" in body,
                             )
                         )
                         break
@@ -122,6 +136,36 @@ class Run:
         await self.system.restart("generator-0")
         self.generator_starts += 1
         self.system.faults["generator SIGKILL mid-job"] += 1
+
+    async def signing_secret(self, user: str) -> str:
+        """The user's webhook secret; retried like a submit (the api's pooled database
+        connections may have just been cut: the first use of one answers 503)."""
+
+        async def fetch() -> str | None:
+            try:
+                async with self.system.client(user) as client:
+                    r = await client.get("/api/webhooks/secret")
+            except httpx.HTTPError:
+                return None
+            return r.json()["secret"] if r.status_code == 200 else None
+
+        return await self.until(f"{user}'s webhook secret", fetch, 60)
+
+    async def kill_deliverer(self) -> None:
+        await self.system.restart("gateway-webhooks")
+        self.system.faults["webhook deliverer SIGKILL and restart"] += 1
+
+    def webhooks_settled(self, gens: dict) -> bool:
+        acked = {
+            (json.loads(r.body)["data"]["job_id"], json.loads(r.body)["type"])
+            for r in self.receiver.received  # type: ignore[union-attr]
+            if 200 <= r.status < 300
+        }
+        return all(
+            (a.job_id, f"generation.{gens[a.job_id]['status'].lower()}") in acked
+            for a in self.accepted
+            if a.webhook
+        )
 
     async def cut_brokers(self) -> None:
         for proxy in self.system.broker_proxies.values():
@@ -221,6 +265,7 @@ class Run:
         await self.inject_duplicates(injector, 10)
         await asyncio.sleep(2)
         await self.gateway_restart_with_rows_in_flight()
+        await self.kill_deliverer()
         await self.kill_generator()
         await self.broker_restart()
         await asyncio.sleep(5)
@@ -249,6 +294,8 @@ class Run:
                 outcome = gens[i]["status"].lower()
                 if not snap["notes"].get((i, outcome)) or not snap["gw_notes"].get((i, outcome)):
                     return False
+            if not self.webhooks_settled(gens):
+                return False
             queues = await asyncio.to_thread(self.node.queues)
             return all(queues.get(q, (1, 0))[0] == 0 for q in WORK_QUEUES)
 
@@ -304,15 +351,19 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_nod
             "RATE_LIMIT_GENERATIONS": "100000",
             "MAX_UNFINISHED_JOBS": "100000",
             "MODELS": json.dumps({BROKEN_MODEL: BROKEN_MODEL_SPEC}),
+            **WEBHOOK_SETTINGS,
         },
         generator_overrides={"MODELS": json.dumps({BROKEN_MODEL: BROKEN_MODEL_SPEC})},
     )
     run = Run(system, rabbit_node)
     injector = Injector(rabbit_node.amqp_url)
     verdict: Verdict | None = None
+    hooks = contextlib.AsyncExitStack()
     try:
+        run.receiver = await hooks.enter_async_context(receiving(FlakyReceiver()))
         await system.start(within_s=180)
         print(f"[faults] system up in {time.monotonic() - started:.1f}s")
+        run.receiver.secrets = {user: await run.signing_secret(user) for user in USERS}
         await injector.poison()
         burst_started = time.monotonic()
         submit = asyncio.create_task(run.submit_all())
@@ -324,6 +375,7 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_nod
 
         snap = await snapshot(system.database_urls["gateway"], system.database_urls["notifier"])
         verdict = classify(run.accepted, snap, media)
+        webhooks = classify_webhooks(run.accepted, snap, run.receiver.received)
         dlqs = await run.dead_letters()
         queues = await asyncio.to_thread(rabbit_node.queues)
         dead = [p.name for p in system.procs if not p.alive()]
@@ -345,6 +397,7 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_nod
             "videos": sum(a.kind == "video" for a in run.accepted),
             "users": len(USERS),
             "verdict": dict(verdict.counts),
+            "webhook_verdict": {**webhooks.counts, **webhooks.statuses},
             "statuses": dict(verdict.statuses),
             "faults": dict(system.faults),
             "events_injected": injector.sent,
@@ -361,13 +414,15 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_nod
         out = os.environ.get("SORAMI_FAULTS_REPORT")
         if out:
             await asyncio.to_thread(Path(out).write_text, json.dumps(figures, indent=2) + "\n")
-        for problem in verdict.problems[:30]:
+        for problem in (verdict.problems + webhooks.problems)[:30]:
             print("[faults]", problem)
 
         assert len(run.accepted) >= 200
         assert verdict.lost == 0 and verdict.duplicated == 0, system.report(
             f"lost={verdict.lost} duplicated={verdict.duplicated}: {verdict.problems[:10]}"
         )
+        assert webhooks.lost == 0 and webhooks.duplicated == 0, webhooks.problems[:10]
+        assert webhooks.counts["ok"] >= 60, webhooks.counts
         assert not poison_missing, f"poison messages not dead-lettered: {poison_missing}"
         assert not dead, system.report(f"processes died: {dead}")
         for q in WORK_QUEUES:
@@ -390,6 +445,7 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_nod
         assert system.faults["generator SIGKILL mid-job"] >= 3
     finally:
         codes = await system.stop()
+        await hooks.aclose()
         for proxy in [*broker_proxies.values(), *db_proxies.values()]:
             await proxy.stop()
         print(f"[faults] exit codes on SIGTERM: {codes}")

@@ -47,6 +47,8 @@ def generation_body(args: argparse.Namespace) -> dict[str, Any]:
         "guidance_scale": args.guidance_scale,
         "seed": args.seed,
         "model": args.model,
+        "webhook_url": args.webhook,
+        "webhook_events": args.webhook_events.split(",") if args.webhook_events else None,
     }
     if args.kind == "image":
         fields["num_images"] = args.num_images

@@ -79,6 +79,10 @@ def _add_generate(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
     p.add_argument("--num-images", type=int, help="images only")
     p.add_argument("--num-frames", type=int, help="videos only")
     p.add_argument("--fps", type=int, help="videos only")
+    p.add_argument("--webhook", metavar="URL", help="POST the job's outcome there, signed")
+    p.add_argument(
+        "--webhook-events", metavar="E1,E2", help="started,progress,completed,failed,cancelled"
+    )
     p.add_argument(
         "--wait",
         action="store_true",

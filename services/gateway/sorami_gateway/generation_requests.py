@@ -29,6 +29,7 @@ from sorami_shared.model_registry import ModelSpec
 
 from .model_catalog import allowed_models
 from .settings import GatewaySettings
+from .webhooks import urls as webhook_urls
 
 MAX_SEED = 2**32 - 1
 
@@ -43,9 +44,12 @@ def _no_nul(value: str | None) -> str | None:
 class GenerateRequestBase(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
 
+    webhook_url: str | None = None  # declared per app in build_request_model
+    webhook_events: list[str] | None = None
+
     def to_params(self) -> GenerationParams:
         """The event's parameters; the gateway picks (and stores) a seed when none was given."""
-        values: dict[str, Any] = self.model_dump()
+        values: dict[str, Any] = self.model_dump(exclude=set(webhook_urls.FIELDS))
         if values.get("seed") is None:
             values["seed"] = secrets.randbelow(MAX_SEED + 1)
         model = values["model"]
@@ -131,6 +135,7 @@ def build_request_model(kind: Kind, settings: GatewaySettings) -> type[GenerateR
         "num_inference_steps": _bounded(int, limits.min_steps, limits.max_steps),
         "guidance_scale": _bounded(float, limits.min_guidance_scale, limits.max_guidance_scale),
         "seed": (Annotated[int | None, Field(ge=0, le=MAX_SEED)], None),
+        **webhook_urls.request_fields(settings.webhooks, settings.environment),
     }
     if kind == Kind.IMAGE:
         fields["num_images"] = _bounded(int, 1, limits.max_num_images)

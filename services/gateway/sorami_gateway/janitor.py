@@ -28,6 +28,7 @@ from .models import OutboxMessage, ProcessedEvent, StorageDeletion
 from .settings import GatewaySettings
 from .storage_deletions import NOTIFY_CHANNEL
 from .wakeups import listening, wait_for_wake
+from .webhooks.models import WebhookDelivery
 
 log = get_logger(__name__)
 
@@ -130,7 +131,8 @@ class Janitor:
 
     async def purge(self) -> None:
         """Events beyond the SSE window; tombstones of long-done deletions; outbox rows
-        published long ago and old dedupe records (never an unpublished outbox row)."""
+        published long ago and old dedupe records (never an unpublished outbox row); webhook
+        deliveries finished long ago (never a pending one)."""
         s = self.settings
         async with self.sessions() as session, session.begin():
             events = await user_events.purge(session, s.events_retention_s)
@@ -154,13 +156,21 @@ class Janitor:
                 ProcessedEvent.processed_at,
                 s.processed_events_retention_s,
             )
-        if events or tombstones or outbox or processed:
+            webhooks = await _delete_batch(  # finished deliveries only (a pending one has none)
+                session,
+                WebhookDelivery,
+                (WebhookDelivery.id,),
+                WebhookDelivery.finished_at,
+                s.webhooks.retention_s,
+            )
+        if events or tombstones or outbox or processed or webhooks:
             log.info(
                 "janitor purged",
                 events=events,
                 tombstones=tombstones,
                 outbox=outbox,
                 processed_events=processed,
+                webhook_deliveries=webhooks,
             )
 
     async def run(self) -> None:

@@ -1,5 +1,5 @@
-"""``sorami-gateway api|relay|projector|watchdog|migrate``. Long-running processes stop cleanly on
-SIGTERM/SIGINT and exit 0."""
+"""``sorami-gateway api|relay|projector|watchdog|webhooks|migrate``. Long-running processes
+stop cleanly on SIGTERM/SIGINT and exit 0."""
 
 from __future__ import annotations
 
@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "watchdog", help="re-send, then fail, jobs that stopped progressing", parents=[metrics]
     )
+    commands.add_parser(
+        "webhooks", help="deliver signed webhooks (retries, SSRF guard)", parents=[metrics]
+    )
     commands.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     args = parser.parse_args(argv)
 
@@ -182,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         _run_until_signalled(lambda stop: run_projector(settings, stop))
     elif args.command == "watchdog":
         _run_until_signalled(lambda stop: run_watchdog(settings, stop))
+    elif args.command == "webhooks":
+        from .webhooks.process import run_deliverer
+
+        _run_until_signalled(lambda stop: run_deliverer(settings, stop))
     elif args.command == "migrate":
         run_migrate(settings)
     return 0

@@ -292,3 +292,6 @@ class StorageDeletion(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+# the webhook feature's tables live in its package; registered in the same metadata
+from .webhooks import models as _webhook_tables  # noqa: E402,F401

@@ -18,6 +18,8 @@ from sorami_shared.model_registry import ModelRegistrySettings
 from sorami_shared.settings import Environment, ServiceSettings
 from sorami_shared.storage.settings import StorageSettings
 
+from .webhooks.settings import WebhookSettings
+
 # Used only when environment=development and no secret is configured; refused elsewhere.
 # (The JWT one is sorami_shared.dev_tokens', shared with the sorami command line.)
 DEVELOPMENT_MEDIA_SECRET = "sorami-development-media-secret-do-not-use-in-production"
@@ -151,6 +153,9 @@ class GatewaySettings(ServiceSettings, StorageSettings, ModelRegistrySettings):
         description="dedupe records; a redelivery older than this is still harmless "
         "(unique file rows, first terminal status wins), only no longer short-circuited",
     )
+
+    # --- webhooks (SORAMI_GATEWAY_WEBHOOKS__...; see webhooks/settings.py) ---
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     # --- web app (see web_app.py) ---
     serve_web: bool = Field(default=True, description="serve the web app at /")

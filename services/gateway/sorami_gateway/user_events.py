@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import Generation, UserEvent, UserEventLogState
+from .webhooks import outbox as webhook_outbox
 
 NOTIFY_CHANNEL = "sorami_gateway_user_events"
 
@@ -78,13 +79,10 @@ def generation_data(generation: Generation, **extra: Any) -> dict[str, Any]:
 async def append_generation(
     session: AsyncSession, generation: Generation, type: str, **extra: Any
 ) -> None:
-    await append(
-        session,
-        user_id=generation.user_id,
-        type=type,
-        job_id=generation.id,
-        data=generation_data(generation, **extra),
-    )
+    data = generation_data(generation, **extra)
+    # the webhook deliveries this event calls for, in the same transaction (issue 15)
+    await webhook_outbox.on_generation_event(session, generation, type, data)
+    await append(session, user_id=generation.user_id, type=type, job_id=generation.id, data=data)
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,9 @@ async def test_projector_on_the_real_queue(make_settings, amqp_url, sessions, en
             await publisher.publish(event)
         await eventually(lambda: _dead_letters(amqp_url, 1))
         await eventually(lambda: scalar(engine, "SELECT count(*) = 1 FROM notifications"))
+        # the queue's deliveries are handled concurrently: the notification may land first
+        completed = "SELECT status = 'COMPLETED' FROM generations WHERE id = :job"
+        await eventually(lambda: scalar(engine, completed, job=job))
         state = await _state(engine, job)
         assert state["status"] == "COMPLETED"
         assert await _files(engine, job) == 2

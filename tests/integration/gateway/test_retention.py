@@ -59,3 +59,32 @@ async def test_old_published_rows_and_old_dedupe_records_are_purged_nothing_else
     kept_processed = await scalar(engine, "SELECT array_agg(event_id) FROM processed_events")
     assert kept_processed == [recent_processed]
     assert old_processed not in kept_processed
+
+
+async def _delivery(engine, *, finished_age_s: float | None) -> uuid.UUID:
+    return await _insert(
+        engine,
+        "INSERT INTO webhook_deliveries (webhook_id, target, user_id, job_id, kind, event, url,"
+        " snapshot, status, created_at, finished_at) VALUES (:w, 'request', 'alice', :j,"
+        " 'image', 'completed', 'https://h.example/x', '{}'::jsonb,"
+        " CASE WHEN :finished THEN 'succeeded' ELSE 'pending' END,"
+        " now() - make_interval(secs => :age),"
+        " CASE WHEN :finished THEN now() - make_interval(secs => :age) END) RETURNING id",
+        w=f"msg_{uuid.uuid4().hex}",
+        j=uuid.uuid4(),
+        age=finished_age_s or 40 * 24 * 3600.0,
+        finished=finished_age_s is not None,
+    )
+
+
+async def test_long_finished_webhook_deliveries_are_purged_never_a_pending_one(
+    make_settings, engine, sessions
+):
+    day = 24 * 3600.0
+    old = await _delivery(engine, finished_age_s=31 * day)
+    recent = await _delivery(engine, finished_age_s=day)
+    pending = await _delivery(engine, finished_age_s=None)  # created 40 days ago, still due
+    settings = make_settings(webhooks={"retention_s": 30 * day})
+    await Janitor(settings, sessions, make_storage(settings)).purge()
+    kept = await scalar(engine, "SELECT array_agg(id) FROM webhook_deliveries")
+    assert sorted(kept) == sorted([recent, pending]) and old not in kept

@@ -47,6 +47,7 @@ PATH_PARAMS: dict[str, str] = {
     "video_id": "video",
     "image_id": "image",
     "notification_id": "notification",
+    "endpoint_id": "endpoint",  # one of the owner's webhook endpoints
 }
 
 KINDS = ("images", "videos")
@@ -64,6 +65,10 @@ BODIES: dict[Route, Callable[[str | None], dict[str, Any]]] = {
         "n": 1,
     },
     ("POST", "/v1/videos"): lambda _: {"prompt": "matrix probe", "size": "64x64", "seconds": 1},
+    ("POST", "/api/webhooks/endpoints"): lambda _: {
+        "url": "https://hooks.example.com/matrix",
+        "events": ["completed"],
+    },
 }
 
 # No generator runs in the matrix: a create that waits for its job times out (504).

@@ -17,10 +17,11 @@ from fastapi import FastAPI
 
 
 @contextlib.asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[str]:
-    """Yield the base URL of ``app`` served on 127.0.0.1 (lifespan included)."""
+async def serve(app: FastAPI, port: int = 0) -> AsyncIterator[str]:
+    """Yield the base URL of ``app`` served on 127.0.0.1 (lifespan included), on ``port``
+    (default: a free one)."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on"
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -99,6 +99,13 @@ class Matrix:
             self.owned.markers.append(marker)
         return job_id
 
+    async def new_endpoint(self) -> str:
+        body = registry.BODIES[("POST", "/api/webhooks/endpoints")](None)
+        created = await self.http.post("/api/webhooks/endpoints", json=body, headers=auth(OWNER))
+        assert created.status_code == 201, created.text
+        self.owned.markers.append(created.json()["secret"])
+        return str(created.json()["id"])
+
     def fill(self, path: str, kind: str | None, ids: dict[str, str]) -> str:
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -174,6 +181,10 @@ async def test_every_route_isolates_users(make_settings, sessions):
             m.owned.jobs[kind] = await m.new_job(kind, complete=True)
         await m.new_job("images", complete=False)  # one still pending, in the lists too
         await m.new_job("videos", complete=True, user=INTRUDER)  # mallory has data of her own
+        # alice's webhook signing secrets are hers alone
+        secret = await http.get("/api/webhooks/secret", headers=auth(OWNER))
+        m.owned.markers.append(secret.json()["secret"])
+        await m.new_endpoint()
 
         routes = _routes(app)
         # destructive routes last, so that every other route sees alice's data
@@ -225,6 +236,8 @@ async def _check(
         what = registry.PATH_PARAMS[name]
         if what == "notification":
             ids[name] = str(m.owned.notifications[0 if resource_kind == "images" else 1])
+        elif what == "endpoint":  # a fresh webhook endpoint of alice's (DELETE removes it)
+            ids[name] = await m.new_endpoint()
         elif mutating:  # a fresh job: DELETE a finished one, other actions a pending one
             ids[name] = str(
                 await m.new_job(
@@ -289,7 +302,10 @@ async def _owner_view(m: Matrix, ids: dict[str, str], kind: str) -> Any:
     """What alice sees of the resources named by ``ids`` (status of jobs, read state)."""
     view: dict[str, Any] = {}
     for name, value in ids.items():
-        if registry.PATH_PARAMS[name] == "notification":
+        if registry.PATH_PARAMS[name] == "endpoint":
+            page = await m.http.get("/api/webhooks/endpoints", headers=auth(OWNER))
+            view[name] = [e for e in page.json()["items"] if e["id"] == value]
+        elif registry.PATH_PARAMS[name] == "notification":
             page = await m.http.get("/api/notifications?limit=100", headers=auth(OWNER))
             view[name] = [i["read_at"] for i in page.json()["items"] if i["id"] == value]
         else:

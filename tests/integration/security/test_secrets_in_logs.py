@@ -1,5 +1,6 @@
 """Secrets never reach a log line or an error body: bearer tokens (good and bad), the JWT and
-media secrets, media signatures and presigned S3 URLs, S3 credentials, the database password.
+media secrets, media signatures and presigned S3 URLs, S3 credentials, the database password,
+webhook signing secrets (default, endpoint, rotated) and the token in a webhook URL.
 
 The gateway api (local and S3 storage, and one whose database is down) and the outbox relay
 (publishing to a real RabbitMQ) run in this process with the services' own logging set-up at
@@ -29,6 +30,7 @@ from tests.integration.gateway.conftest import (
     running_client,
     running_relay,
 )
+from tests.support.webhooks import receiving, running_deliverer
 
 FIRST = Delivery(attempt=1, max_attempts=6, redelivered=False)
 DB_PASSWORD = "db-Pa55word-" + uuid.uuid4().hex
@@ -129,6 +131,8 @@ async def _exercise(make_settings, database_url, amqp_url):
         )
         log.info(f"connecting to {db_url} with Bearer {good}")
 
+    await _webhooks(make_settings, db_url, good, secrets)
+
     # S3 backend (unreachable endpoint): results carry presigned URLs for their owner only
     s3 = make_settings(
         database_url=db_url,
@@ -169,6 +173,56 @@ async def _exercise(make_settings, database_url, amqp_url):
         assert r.status_code == 503
         bodies.append(("503", r.text))
     return secrets, bodies
+
+
+async def _webhooks(make_settings, db_url: str, good: str, secrets: dict[str, str]) -> None:
+    """A delivery that fails once (logged as a warning) then succeeds, to a per-request URL
+    and to an endpoint whose secret was rotated."""
+    hooks = make_settings(
+        database_url=db_url,
+        webhooks={
+            "allowed_networks": ["127.0.0.0/8"],
+            "allow_http": True,
+            "backoff_base_s": 0.05,
+            "backoff_max_s": 0.1,
+        },
+    )
+    token = "hook-token-" + uuid.uuid4().hex
+    secrets["webhook url token"] = token
+    headers = {"Authorization": f"Bearer {good}"}
+    async with receiving() as receiver, running_client(hooks) as client:
+        receiver.script = [500]
+        r = await client.get("/api/webhooks/secret", headers=headers)
+        secrets["webhook default secret"] = r.json()["secret"]
+        r = await client.post(
+            "/api/webhooks/endpoints",
+            json={"url": f"{receiver.url}/ep/{token}", "events": ["completed"]},
+            headers=headers,
+        )
+        secrets["webhook endpoint secret"] = r.json()["secret"]
+        r = await client.post(f"/api/webhooks/endpoints/{r.json()['id']}/rotate", headers=headers)
+        secrets["webhook rotated secret"] = r.json()["secret"]
+        r = await client.post(
+            "/api/images/generate",
+            json={**SMALL_IMAGE, "webhook_url": f"{receiver.url}/hook?token={token}"},
+            headers=headers,
+        )
+        job_id = uuid.UUID(r.json()["job_id"])
+        from sorami_gateway.db import create_engine, create_session_factory
+
+        engine = create_engine(hooks, pool_size=1, max_overflow=0)
+        try:
+            async with running_deliverer(hooks):
+                await Projector(create_session_factory(engine)).handle(
+                    ev.completed(job_id, kind=Kind.IMAGE), FIRST
+                )
+                await eventually(lambda: _received(receiver, 3), timeout=15)
+        finally:
+            await engine.dispose()
+
+
+async def _received(receiver, n: int) -> bool:
+    return len(receiver.received) >= n
 
 
 async def _published(seen) -> bool:

@@ -22,6 +22,7 @@ from ..openai_compat import router as openai_router
 from ..readiness import Readiness
 from ..settings import GatewaySettings
 from ..web_app import mount_web_app
+from ..webhooks.routes import router_for as webhooks_router_for
 from . import (
     routes_control,
     routes_dev,
@@ -97,6 +98,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(routes_control.router)  # cancel, delete
     app.include_router(routes_events.router)  # server-sent events
     app.include_router(routes_media.router)
+    app.include_router(webhooks_router_for(settings))  # webhook secrets, endpoints, deliveries
     app.include_router(openai_router)  # /v1: the OpenAI-compatible facade
     app.include_router(routes_history.router)  # /api/generations: both kinds (web gallery)
     app.include_router(routes_dev.router)  # /api/dev/token: development sign-in

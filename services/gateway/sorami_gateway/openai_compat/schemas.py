@@ -23,6 +23,8 @@ class SoramiExtensions(BaseModel):
     num_inference_steps: int | None = None
     guidance_scale: float | None = None
     seed: int | None = None
+    webhook_url: str | None = None  # validated like POST /api/{kind}/generate's (issue 15)
+    webhook_events: list[str] | None = None
 
 
 class ImageGenerationRequest(SoramiExtensions):

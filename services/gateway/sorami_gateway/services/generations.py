@@ -24,6 +24,7 @@ from ..schemas import (
     GenerationResultPublic,
     GenerationStatusPublic,
 )
+from ..webhooks import outbox as webhook_outbox
 
 EVENT_SOURCE = "sorami/gateway"
 
@@ -59,6 +60,7 @@ async def create_generation(
         correlation_id=correlation_id,
     )
     await add_to_outbox(session, event)
+    await webhook_outbox.attach(session, job_id, request.webhook_url, request.webhook_events)
     metrics.job_created(session, kind.value, params.model)
     # the first event of its stream (GET /api/events), in the same transaction
     await user_events.append(

@@ -1,0 +1,262 @@
+"""The deliverer (``sorami-gateway webhooks``): works off the webhook delivery outbox.
+
+- Due deliveries are claimed with ``FOR UPDATE SKIP LOCKED`` and leased (``next_attempt_at``
+  pushed ``lease_s`` ahead, ``attempts`` + 1) in one short transaction, then sent with no row
+  lock held; several deliverers never send the same attempt. A deliverer killed mid-attempt
+  leaves the lease to expire: the delivery is sent again, with the same ``webhook-id``.
+- The outcome is recorded only if the lease is still ours (``attempts`` unchanged).
+- Any 2xx: succeeded. 410: the endpoint is disabled (no more deliveries to it). A refusal by
+  the SSRF guard or a redirect to another host: failed at once. Anything else: retried with
+  exponential backoff and full jitter until ``retry_horizon_s`` after the event, then failed.
+- Woken by ``NOTIFY`` when a delivery commits, with a poll as fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import sqlalchemy as sa
+from sorami_shared.logging import get_logger, job_context
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..db import SessionFactory
+from ..media_urls import MediaUrls
+from ..wakeups import listening, wait_for_wake
+from . import payload
+from .addresses import AddressPolicy, Resolver, SystemResolver
+from .models import (
+    DISABLED,
+    FAILED,
+    PENDING,
+    SUCCEEDED,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from .outbox import NOTIFY_CHANNEL
+from .secrets import body_of, signed_headers
+from .sender import Attempt, Sender
+from .settings import WebhookSettings
+from .signing_keys import keys_for
+from .urls import redacted
+
+log = get_logger(__name__)
+
+
+class Deliverer:
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        policy: AddressPolicy,
+        sessions: SessionFactory,
+        urls: MediaUrls,
+        *,
+        database_url: str,
+        resolver: Resolver | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.urls = urls
+        self.database_url = database_url
+        self.sender = Sender(settings, policy, resolver or SystemResolver())
+        self.stop = stop or asyncio.Event()
+        self._wake = asyncio.Event()
+
+    def backoff_s(self, attempts: int) -> float:
+        """Full jitter over an exponential ceiling (base, 2 base, 4 base... up to the max)."""
+        s = self.settings
+        ceiling = min(s.backoff_max_s, s.backoff_base_s * 2 ** max(0, attempts - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _claim(self) -> list[WebhookDelivery]:
+        async with self.sessions() as session, session.begin():
+            due = (
+                sa.select(WebhookDelivery.id)
+                .where(
+                    WebhookDelivery.status == PENDING,
+                    WebhookDelivery.next_attempt_at <= sa.func.now(),
+                )
+                .order_by(WebhookDelivery.next_attempt_at)
+                .limit(self.settings.concurrency)
+                .with_for_update(skip_locked=True)
+            )
+            return list(
+                (
+                    await session.execute(
+                        sa.update(WebhookDelivery)
+                        .where(WebhookDelivery.id.in_(due.scalar_subquery()))  # type: ignore[union-attr]
+                        .values(
+                            attempts=WebhookDelivery.attempts + 1,
+                            next_attempt_at=sa.func.now()
+                            + timedelta(seconds=self.settings.lease_s),
+                        )
+                        .returning(WebhookDelivery)
+                    )
+                ).scalars()
+            )
+
+    async def deliver_due(self) -> int:
+        """One pass: claim what is due and send it all concurrently; returns how many."""
+        claimed = await self._claim()
+        outcomes = await asyncio.gather(
+            *(self._deliver(d) for d in claimed), return_exceptions=True
+        )
+        for delivery, outcome in zip(claimed, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # its lease expires; it is tried again then
+                with job_context(job_id=delivery.job_id, user_id=delivery.user_id):
+                    log.error(
+                        "webhook attempt crashed",
+                        webhook_id=delivery.webhook_id,
+                        error=repr(outcome),
+                    )
+        return len(claimed)
+
+    async def _deliver(self, delivery: WebhookDelivery) -> None:
+        with job_context(job_id=delivery.job_id, user_id=delivery.user_id):
+            async with self.sessions() as session, session.begin():
+                keys = await keys_for(session, delivery)
+                body = body_of(await payload.build(session, delivery, self.urls))
+            started = datetime.now(UTC)
+            if keys is None:  # its endpoint was deleted or disabled since
+                result = Attempt(None, 0, "endpoint deleted or disabled")
+            else:
+                headers = signed_headers(keys, delivery.webhook_id, started, body)
+                result = await self.sender.post(delivery.url, body, headers)
+            await self._record(delivery, started, result, gone=keys is None)
+
+    async def _record(
+        self, delivery: WebhookDelivery, started: datetime, result: Attempt, *, gone: bool
+    ) -> None:
+        values: dict[str, object] = {
+            "last_status_code": result.status_code,
+            "last_error": result.error,
+            "last_duration_ms": result.duration_ms,
+        }
+        retry_in = self.backoff_s(delivery.attempts)
+        horizon = delivery.retry_from + timedelta(seconds=self.settings.retry_horizon_s)  # type: ignore[operator]
+        if result.ok:
+            status = SUCCEEDED
+        elif gone or result.status_code == 410:
+            status = DISABLED
+        elif result.refused or datetime.now(UTC) + timedelta(seconds=retry_in) > horizon:
+            status = FAILED
+        else:
+            status = PENDING
+            values["next_attempt_at"] = sa.func.now() + timedelta(seconds=retry_in)
+        if status != PENDING:
+            values.update(status=status, next_attempt_at=None, finished_at=sa.func.now())
+        async with self.sessions() as session, session.begin():
+            recorded = (
+                await session.execute(
+                    sa.update(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.id == delivery.id,
+                        WebhookDelivery.attempts == delivery.attempts,
+                        WebhookDelivery.status == PENDING,
+                    )
+                    .values(**values)
+                )
+            ).rowcount
+            if recorded and not gone:
+                await _attempt_row(session, delivery, started, result)
+            if recorded and result.status_code == 410 and delivery.endpoint_id is not None:
+                await _disable_endpoint(session, delivery.endpoint_id)
+        self._log(delivery, result, status, retry_in)
+
+    def _log(
+        self, delivery: WebhookDelivery, result: Attempt, status: str, retry_in: float
+    ) -> None:
+        fields = {
+            "webhook_id": delivery.webhook_id,
+            "webhook_event": delivery.event,
+            "url": redacted(delivery.url),
+            "attempt": delivery.attempts,
+            "status_code": result.status_code,
+            "duration_ms": result.duration_ms,
+            "outcome": status,
+        }
+        if status == SUCCEEDED:
+            log.info("webhook delivered", **fields)
+        elif status == PENDING:
+            log.warning(
+                "webhook attempt failed; will retry",
+                error=result.error,
+                in_s=round(retry_in, 1),
+                **fields,
+            )
+        else:
+            log.warning("webhook delivery ended", error=result.error, **fields)
+
+    async def run(self) -> None:
+        """Until ``stop`` is set; database errors are logged and retried."""
+        wakeups = listening(
+            self.database_url,
+            NOTIFY_CHANNEL,
+            wake=self._wake,
+            stop=self.stop,
+            log=log,
+            failed="webhooks LISTEN failed; polling",
+            lost="webhooks LISTEN connection lost",
+            name="webhooks-listen",
+        )
+        try:
+            async with wakeups:
+                log.info("webhook deliverer running")
+                while not self.stop.is_set():
+                    self._wake.clear()
+                    try:
+                        if await self.deliver_due() >= self.settings.concurrency:
+                            continue
+                    except (OSError, sa.exc.DBAPIError, asyncpg.PostgresError) as exc:
+                        log.warning("webhooks: database unavailable", error=repr(exc))
+                    await wait_for_wake(self._wake, self.stop, await self._until_due())
+        finally:
+            await self.sender.aclose()
+            log.info("webhook deliverer stopped")
+
+    async def _until_due(self) -> float:
+        """Seconds until the next retry is due (the poll interval at most)."""
+        poll = self.settings.poll_interval_s
+        try:
+            async with self.sessions() as session:
+                due = (
+                    await session.execute(
+                        sa.select(
+                            sa.func.extract(
+                                "epoch",
+                                sa.func.min(WebhookDelivery.next_attempt_at) - sa.func.now(),
+                            )
+                        ).where(WebhookDelivery.status == PENDING)
+                    )
+                ).scalar()
+        except (OSError, sa.exc.DBAPIError, asyncpg.PostgresError):
+            return poll
+        return poll if due is None else min(poll, max(0.02, float(due)))
+
+
+async def _attempt_row(
+    session: AsyncSession, delivery: WebhookDelivery, started: datetime, result: Attempt
+) -> None:
+    await session.execute(
+        sa.insert(WebhookAttempt).values(
+            delivery_id=delivery.id,
+            attempt=delivery.attempts,
+            started_at=started,
+            duration_ms=result.duration_ms,
+            status_code=result.status_code,
+            error=result.error,
+        )
+    )
+
+
+async def _disable_endpoint(session: AsyncSession, endpoint_id: uuid.UUID) -> None:
+    await session.execute(
+        sa.update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.disabled_at.is_(None))
+        .values(disabled_at=sa.func.now())
+    )
