@@ -49,6 +49,10 @@ class ModelSpec(BaseModel):
     max_images: int = 8
     max_frames: int = 256
     max_guidance_scale: float = 50.0
+    # Batching and speed (docs/batching.md): compile the denoiser (and VAE decoder) with
+    # torch.compile, warmed up at start; cap one pipeline call's images (videos x frames).
+    compile: bool = False
+    max_batch_images: int | None = Field(default=None, ge=1)
 
     @property
     def builtin(self) -> str | None:
@@ -89,7 +93,18 @@ class GeneratorSettings(ServiceSettings, StorageSettings):
     model_cache_dir: Path = Path(".data/models")
     preload_models: list[str] = Field(default_factory=list, description="loaded at start")
 
-    prefetch: int = Field(default=1, ge=1)
+    # Cross-job batching (docs/batching.md). None = the device's default (batching.py).
+    max_batch: int | None = Field(default=None, ge=1, description="jobs in one pipeline call")
+    max_batch_images: int | None = Field(
+        default=None, ge=1, description="images (videos x frames) in one pipeline call"
+    )
+    batch_window_ms: float | None = Field(
+        default=None, ge=0, description="wait for batch-mates, only while work is running"
+    )
+    prefetch: int | None = Field(default=None, ge=1, description="default: 4 x max_batch")
+    compile_buckets: list[int] = Field(
+        default=[1, 2, 4, 8, 16, 32, 64], description="padded batch sizes of compiled models"
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     max_cached_pipelines: int = Field(default=2, ge=1)
