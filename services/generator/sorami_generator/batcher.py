@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 import uuid
 from collections.abc import Hashable
@@ -73,7 +74,10 @@ class Batcher:
     async def submit(self, ticket: Ticket) -> np.ndarray:
         """The job's pixels once its batch ran; ``JobAborted`` as soon as it is stopped."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="sorami-device-loop")
+            # A context of its own: the batch's log lines must not carry the first job's ids.
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="sorami-device-loop", context=contextvars.Context()
+            )
         ticket.item.aborter.when_stopped(lambda: self._drop(ticket))
         if ticket.item.aborter.aborted:
             raise JobAborted("stopped before it ran")
