@@ -4,6 +4,7 @@ SIGKILL mid-job and restarted, SIGTERM with a job in hand, and a grace period th
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.integration
 CLI = str(Path(sys.executable).parent / "sorami-generator")
 
 
-def start_generator(settings, log_path: Path) -> subprocess.Popen[bytes]:
+def start_generator(settings, log_path: Path, **extra: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "SORAMI_GENERATOR_ENVIRONMENT": "test",
@@ -34,6 +35,7 @@ def start_generator(settings, log_path: Path) -> subprocess.Popen[bytes]:
         "SORAMI_GENERATOR_PROGRESS_MIN_INTERVAL_S": "0",
         "SORAMI_GENERATOR_SHUTDOWN_GRACE_S": "60",
         "SORAMI_GENERATOR_LOG_FORMAT": "json",
+        **{f"SORAMI_GENERATOR_{k.upper()}": v for k, v in extra.items()},
     }
     log = log_path.open("ab")
     return subprocess.Popen([CLI, "run"], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -137,3 +139,54 @@ async def test_grace_period_over_leaves_the_job_unacknowledged_for_redelivery(
         [done] = await tap.wait_for(job_id, "generation.completed", within=60)
     assert done.data.files[0].frame_count == 8
     assert uuid.UUID(str(done.id)) == derived_id("generation.completed", job_id)
+
+
+async def test_sigkill_mid_batch_every_job_completes_exactly_once_after_the_restart(
+    settings_for, tap, client_bus, tmp_path
+):
+    settings = settings_for()
+    log_path = tmp_path / "generator.log"
+    params = {"width": 32, "height": 32, "num_inference_steps": 10, "guidance_scale": 0.0}
+    jobs = [request(**params, prompt=f"p{i}", user_id=f"u{i}") for i in range(5)]
+    for env in jobs:
+        await client_bus.publish(env)
+
+    def stepping() -> list[uuid.UUID]:
+        return [
+            e.data.job_id
+            for e in jobs
+            if any(p.data.progress > 0 for p in tap.for_job(e.data.job_id, "generation.progress"))
+            and not tap.for_job(e.data.job_id, "generation.completed")
+        ]
+
+    first = start_generator(settings, log_path, preload_models='["tiny-image"]')
+    try:
+        deadline = asyncio.get_running_loop().time() + 90
+        while len(stepping()) < 2:  # a batch of several jobs is on the device
+            assert first.poll() is None, log_path.read_text()[-3000:]
+            assert asyncio.get_running_loop().time() < deadline, "no batch running"
+            await asyncio.sleep(0.02)
+        first.send_signal(signal.SIGKILL)
+        assert await wait_exit(first, 10) == -signal.SIGKILL
+    finally:
+        if first.poll() is None:
+            first.kill()
+    batches = [
+        json.loads(line) for line in log_path.read_text().splitlines() if "batch started" in line
+    ]
+    assert batches[-1]["batch_size"] >= 2  # the SIGKILL hit a batch of several jobs
+
+    second = start_generator(settings, log_path)
+    try:
+        for env in jobs:
+            await tap.wait_for(env.data.job_id, "generation.completed", within=120)
+        second.send_signal(signal.SIGTERM)
+        assert await wait_exit(second, 60) == 0, log_path.read_text()[-3000:]
+    finally:
+        if second.poll() is None:
+            second.kill()
+    await asyncio.sleep(0.5)  # anything late would show up now
+    for env in jobs:
+        completed = tap.for_job(env.data.job_id, "generation.completed")
+        assert len(completed) == 1 and not tap.for_job(env.data.job_id, "generation.failed")
+    assert await queue_depth(settings.amqp_url, GENERATOR_REQUESTS.name) == 0
