@@ -50,6 +50,20 @@ async def wait_exit(proc: subprocess.Popen[bytes], within: float) -> int:
     raise AssertionError("generator did not exit in time")
 
 
+async def sigkill_when(proc: subprocess.Popen[bytes], ready, log_path: Path) -> None:
+    try:
+        deadline = asyncio.get_running_loop().time() + 90
+        while not ready():
+            assert proc.poll() is None, log_path.read_text()[-3000:]  # noqa: ASYNC240
+            assert asyncio.get_running_loop().time() < deadline, "not ready to be killed"
+            await asyncio.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        assert await wait_exit(proc, 10) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 async def queue_depth(url: str, name: str) -> int:
     conn = await aio_pika.connect(url)
     try:
@@ -74,19 +88,13 @@ async def test_sigkill_mid_job_redelivers_to_the_restarted_worker_then_sigterm_e
     slow = request(Kind.VIDEO, width=64, height=64, num_frames=16, num_inference_steps=14)
     job_id = slow.data.job_id
     first = start_generator(settings, log_path)
-    try:
-        await client_bus.publish(slow)
-        # Wait for a step (percent > 0): the pipeline is running when the process dies.
-        deadline = asyncio.get_running_loop().time() + 90
-        while not [e for e in tap.for_job(job_id, "generation.progress") if e.data.progress > 0]:
-            assert first.poll() is None, log_path.read_text()[-3000:]
-            assert asyncio.get_running_loop().time() < deadline, "no step progress"
-            await asyncio.sleep(0.05)
-        first.send_signal(signal.SIGKILL)
-        assert await wait_exit(first, 10) == -signal.SIGKILL
-    finally:
-        if first.poll() is None:
-            first.kill()
+    await client_bus.publish(slow)
+    # Wait for a step (percent > 0): the pipeline is running when the process dies.
+    await sigkill_when(
+        first,
+        lambda: [e for e in tap.for_job(job_id, "generation.progress") if e.data.progress > 0],
+        log_path,
+    )
     assert not tap.for_job(job_id, "generation.completed")
 
     second = start_generator(settings, log_path)
@@ -160,17 +168,8 @@ async def test_sigkill_mid_batch_every_job_completes_exactly_once_after_the_rest
         ]
 
     first = start_generator(settings, log_path, preload_models='["tiny-image"]')
-    try:
-        deadline = asyncio.get_running_loop().time() + 90
-        while len(stepping()) < 2:  # a batch of several jobs is on the device
-            assert first.poll() is None, log_path.read_text()[-3000:]
-            assert asyncio.get_running_loop().time() < deadline, "no batch running"
-            await asyncio.sleep(0.02)
-        first.send_signal(signal.SIGKILL)
-        assert await wait_exit(first, 10) == -signal.SIGKILL
-    finally:
-        if first.poll() is None:
-            first.kill()
+    # a batch of several jobs is on the device
+    await sigkill_when(first, lambda: len(stepping()) >= 2, log_path)
     batches = [
         json.loads(line) for line in log_path.read_text().splitlines() if "batch started" in line
     ]
