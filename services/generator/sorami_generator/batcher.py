@@ -112,7 +112,6 @@ class Batcher:
     async def _next_batch(self) -> list[Ticket]:
         """At once when the worker is idle or the call is full; else when its oldest job has
         waited ``window_s`` since the device became free."""
-        loop = asyncio.get_running_loop()
         while True:
             timeout = None
             if (head := self._queue.head()) is not None:
@@ -121,10 +120,10 @@ class Batcher:
                 due = min(t.arrived for t in batch) + self.limits.window_s
                 idle = self._handed_back == 0
                 full = FairQueue.is_full(batch, self.limits.max_batch, max_images)
-                if idle or full or loop.time() >= due:
+                if idle or full or time.monotonic() >= due:
                     self._queue.take(batch)
                     return batch
-                timeout = due - loop.time()
+                timeout = due - time.monotonic()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)

@@ -178,14 +178,7 @@ class JobProcessor:
         if isinstance(outcome, JobFailed) and outcome.code == FailureCode.OUT_OF_MEMORY:
             self.pipelines.evict_all_but(run.job.params.model)
         if isinstance(outcome, Completed):
-            log.info(
-                "job completed",
-                model=run.job.params.model,
-                kind=run.job.kind.value,
-                attempt=run.delivery.attempt,
-                bytes=run.timings.bytes,
-                **run.timings.as_dict(),
-            )
+            run.timings.log_completed(run.job, run.delivery.attempt)
 
     def _reporter(self, run: JobRun) -> ProgressReporter:
         job = run.job
@@ -208,11 +201,7 @@ class JobProcessor:
         )
 
     async def _flush_progress(self, run: JobRun) -> None:
-        if run.reporter is None:
-            return
-        t0 = time.perf_counter()
-        try:
-            await asyncio.wait_for(run.reporter.close(), timeout=30)
-        except Exception as exc:  # noqa: BLE001 - progress is best effort
-            log.warning("progress events not flushed", error=repr(exc))
-        run.timings.events_s += time.perf_counter() - t0
+        if run.reporter is not None:
+            t0 = time.perf_counter()
+            await run.reporter.flush()
+            run.timings.events_s += time.perf_counter() - t0

@@ -5,6 +5,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from sorami_shared.events import GenerationRequested
+from sorami_shared.logging import get_logger
+
+log = get_logger(__name__)
+
 
 class JobTimings:
     def __init__(self, queued_at: datetime) -> None:
@@ -30,3 +35,13 @@ class JobTimings:
             "total_s": round(total, 4),
             "overhead_s": round(total - self.model_s - self.load_s - self.wait_s, 4),
         }
+
+    def log_completed(self, job: GenerationRequested, attempt: int) -> None:
+        log.info(
+            "job completed",
+            model=job.params.model,
+            kind=job.kind.value,
+            attempt=attempt,
+            bytes=self.bytes,
+            **self.as_dict(),
+        )

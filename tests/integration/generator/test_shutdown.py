@@ -4,6 +4,7 @@ SIGKILL mid-job and restarted, SIGTERM with a job in hand, and a grace period th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -64,6 +65,19 @@ async def sigkill_when(proc: subprocess.Popen[bytes], ready, log_path: Path) -> 
             proc.kill()
 
 
+@contextlib.asynccontextmanager
+async def sigterm_at_the_end(proc: subprocess.Popen[bytes], log_path: Path):
+    """SIGTERM after the block: the worker must exit 0; then anything late shows up."""
+    try:
+        yield proc
+        proc.send_signal(signal.SIGTERM)
+        assert await wait_exit(proc, 60) == 0, log_path.read_text()[-3000:]  # noqa: ASYNC240
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    await asyncio.sleep(0.5)
+
+
 async def queue_depth(url: str, name: str) -> int:
     conn = await aio_pika.connect(url)
     try:
@@ -97,20 +111,12 @@ async def test_sigkill_mid_job_redelivers_to_the_restarted_worker_then_sigterm_e
     )
     assert not tap.for_job(job_id, "generation.completed")
 
-    second = start_generator(settings, log_path)
-    try:
+    async with sigterm_at_the_end(start_generator(settings, log_path), log_path):
         [done] = await tap.wait_for(job_id, "generation.completed", within=120)
         # SIGTERM with a job in hand: it finishes within the grace period, then exit 0.
         quick = request(Kind.VIDEO, width=64, height=64, num_frames=8, num_inference_steps=8)
         await client_bus.publish(quick)
         await tap.wait_for(quick.data.job_id, "generation.progress", within=30)
-        second.send_signal(signal.SIGTERM)
-        assert await wait_exit(second, 60) == 0, log_path.read_text()[-3000:]
-    finally:
-        if second.poll() is None:
-            second.kill()
-
-    await asyncio.sleep(0.5)  # anything late would show up now
     completed = tap.for_job(job_id, "generation.completed")
     assert len(completed) == 1 and len({e.id for e in completed}) == 1
     assert done.id == derived_id("generation.completed", job_id)
@@ -175,16 +181,9 @@ async def test_sigkill_mid_batch_every_job_completes_exactly_once_after_the_rest
     ]
     assert batches[-1]["batch_size"] >= 2  # the SIGKILL hit a batch of several jobs
 
-    second = start_generator(settings, log_path)
-    try:
+    async with sigterm_at_the_end(start_generator(settings, log_path), log_path):
         for env in jobs:
             await tap.wait_for(env.data.job_id, "generation.completed", within=120)
-        second.send_signal(signal.SIGTERM)
-        assert await wait_exit(second, 60) == 0, log_path.read_text()[-3000:]
-    finally:
-        if second.poll() is None:
-            second.kill()
-    await asyncio.sleep(0.5)  # anything late would show up now
     for env in jobs:
         completed = tap.for_job(env.data.job_id, "generation.completed")
         assert len(completed) == 1 and not tap.for_job(env.data.job_id, "generation.failed")
