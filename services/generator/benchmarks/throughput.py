@@ -65,7 +65,7 @@ def settings_for(a: argparse.Namespace, work: Path) -> Any:
                       "pipeline": "AnimateDiffPipeline", "max_frames": 32, **common},
         }  # fmt: skip
         device, dtype, cache = "cpu", "float32", a.model_dir
-        limits = {"max_batch_images": 4 * a.frames}  # a few videos per call, as on CUDA
+        limits = {"max_batch_images": 4 * a.frames}  # a few videos per call
     else:
         from full_size import BUILDERS, ensure_saved
 

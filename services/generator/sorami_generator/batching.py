@@ -16,7 +16,7 @@ from .requests import PlannedCall
 # Per job, not part of the key: what a batch passes as one list entry per image.
 PER_JOB_KWARGS = {"prompt", "negative_prompt", "num_images_per_prompt", "num_videos_per_prompt"}
 
-CPU_DEFAULTS = {"max_batch": 8, "max_batch_images": 8, "batch_window_ms": 20.0}
+CPU_DEFAULTS = {"max_batch": 8, "max_batch_images": 32, "batch_window_ms": 20.0}
 CUDA_DEFAULTS = {"max_batch": 64, "max_batch_images": 64, "batch_window_ms": 5.0}
 
 

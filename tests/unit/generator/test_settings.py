@@ -53,7 +53,7 @@ def test_preloading_an_unknown_model_is_a_configuration_error():
 def test_batch_limits_default_per_device_and_settings_win(monkeypatch):
     cpu = BatchLimits.resolve(GeneratorSettings(), cuda=False)
     cuda = BatchLimits.resolve(GeneratorSettings(), cuda=True)
-    assert (cpu.max_batch, cpu.max_batch_images, cpu.window_s) == (8, 8, 0.02)
+    assert (cpu.max_batch, cpu.max_batch_images, cpu.window_s) == (8, 32, 0.02)
     assert (cuda.max_batch, cuda.max_batch_images, cuda.window_s) == (64, 64, 0.005)
     monkeypatch.setenv("SORAMI_GENERATOR_MAX_BATCH", "3")
     monkeypatch.setenv("SORAMI_GENERATOR_BATCH_WINDOW_MS", "0")
