@@ -43,6 +43,7 @@ class Ticket:
     batch_id: str | None = None
     batch_size: int = 0
     model_s: float = 0.0
+    handed_back: bool = False  # has its pixels, still encoding or storing
 
     @property
     def key(self) -> Hashable:
@@ -52,12 +53,15 @@ class Ticket:
     def images(self) -> int:
         return images_of(self.item.call)
 
-    def settle(self, pixels: np.ndarray | None = None, error: BaseException | None = None) -> None:
-        if not self.future.done():
-            if error is not None:
-                self.future.set_exception(error)
-            else:
-                self.future.set_result(pixels)
+    def settle(self, pixels: np.ndarray | None = None, error: BaseException | None = None) -> bool:
+        """False if the job was stopped meanwhile (its result is dropped)."""
+        if self.future.done():
+            return False
+        if error is not None:
+            self.future.set_exception(error)
+        else:
+            self.future.set_result(pixels)
+        return True
 
 
 class Batcher:
@@ -83,13 +87,13 @@ class Batcher:
             raise JobAborted("stopped before it ran")
         self._queue.add(ticket)
         self._wake.set()
-        pixels = await ticket.future
-        self._handed_back += 1
-        return pixels
+        return await ticket.future
 
-    def release(self) -> None:
-        """A job that got its pixels is done with them (stored, or given up)."""
-        self._handed_back -= 1
+    def release(self, ticket: Ticket) -> None:
+        """The job is over (its pixels stored, or given up): it no longer makes the worker busy."""
+        if ticket.handed_back:
+            ticket.handed_back = False
+            self._handed_back -= 1
 
     def _drop(self, ticket: Ticket) -> None:
         self._queue.remove(ticket)
@@ -168,7 +172,9 @@ class Batcher:
         self.stats.ran(started, ended, len(batch))
         for t, pixels in zip(batch, outputs, strict=True):
             t.model_s = ended - started
-            t.settle(pixels)
+            if t.settle(pixels):  # counted before the next batch is formed: the worker is busy
+                t.handed_back = True
+                self._handed_back += 1
 
     def _bucket(self, images: int) -> int:
         return next((b for b in self.buckets if b >= images), images)

@@ -108,6 +108,8 @@ class JobProcessor:
             self._runs.discard(run)
             if run.reporter is not None:
                 run.reporter.cancel()
+            if run.ticket is not None:
+                self.batcher.release(run.ticket)
 
     async def _generate(self, run: JobRun) -> Completed:
         job, t = run.job, run.timings
@@ -136,25 +138,20 @@ class JobProcessor:
             pixels = await self.batcher.submit(ticket)
         except (ValueError, TypeError) as exc:  # the pipeline refused this job's input
             raise invalid(f"{job.params.model!r} cannot take these parameters: {exc}") from exc
-        try:
-            run.started = True
-            t.model_s, t.wait_s = ticket.model_s, time.perf_counter() - t0 - ticket.model_s
-            structlog.contextvars.bind_contextvars(
-                batch_id=ticket.batch_id, batch_size=ticket.batch_size
-            )
-            t0 = time.perf_counter()
-            encoded = await asyncio.to_thread(
-                encode_outputs, job.kind, job.job_id, pixels, call.fps
-            )
-            t.encode_s, t0 = time.perf_counter() - t0, time.perf_counter()
-            run.aborter.raise_if_stopped()
-            await self.files.put(encoded.blobs)
-            t.storage_s = time.perf_counter() - t0
-            t.bytes = sum(len(b.data) for b in encoded.blobs)
-            run.aborter.raise_if_stopped()  # heard after the last step: its files must not stay
-            return Completed(encoded.files, call.seed)
-        finally:
-            self.batcher.release()
+        run.started = True
+        t.model_s, t.wait_s = ticket.model_s, time.perf_counter() - t0 - ticket.model_s
+        structlog.contextvars.bind_contextvars(
+            batch_id=ticket.batch_id, batch_size=ticket.batch_size
+        )
+        t0 = time.perf_counter()
+        encoded = await asyncio.to_thread(encode_outputs, job.kind, job.job_id, pixels, call.fps)
+        t.encode_s, t0 = time.perf_counter() - t0, time.perf_counter()
+        run.aborter.raise_if_stopped()
+        await self.files.put(encoded.blobs)
+        t.storage_s = time.perf_counter() - t0
+        t.bytes = sum(len(b.data) for b in encoded.blobs)
+        run.aborter.raise_if_stopped()  # heard after the last step: its files must not stay
+        return Completed(encoded.files, call.seed)
 
     async def _end(self, run: JobRun, outcome: Outcome) -> None:
         """The one publish of a job's terminal event (after its progress is flushed)."""
