@@ -140,7 +140,7 @@ def test_a_seed_gives_the_same_pixels_alone_and_in_a_batch_of_8(tiny_models_dir)
     loaded = load_pipeline(
         "tiny-image", BUILTIN_MODELS["tiny-image"], resolve_placement("cpu"), tiny_models_dir
     )
-    params = {"width": 32, "height": 32, "num_inference_steps": 3, "guidance_scale": 5.0}
+    params = {"width": 32, "height": 32, "num_inference_steps": 2, "guidance_scale": 5.0}
     items = [
         BatchItem(
             plan_call(
