@@ -141,6 +141,9 @@ class Batcher:
         pad_to = self._bucket(images) if loaded.compiled else 0
         for t in batch:
             t.batch_id, t.batch_size = batch_id, len(batch)
+            # PROCESSING starts on the device: a job waiting here is still PENDING to the
+            # gateway, so its watchdog's processing lease measures running time only.
+            t.item.on_step(0, t.item.call.steps)
         log.info(
             "batch started",
             batch_id=batch_id,

@@ -124,8 +124,7 @@ class JobProcessor:
             attempt=run.delivery.attempt,
             max_attempts=run.delivery.max_attempts,
         )
-        run.reporter = self._reporter(run)
-        run.reporter.report(0, 0, job.params.num_inference_steps, force=True)
+        run.reporter = self._reporter(run)  # its first event (0 %) when the batch starts
         t0 = time.perf_counter()
         loaded_before = job.params.model in self.pipelines
         loaded = await self.pipelines.get(job.params.model)

@@ -64,7 +64,7 @@ async def run_worker(
     pipelines = pipelines or make_pipeline_cache(settings)
     storage = storage or make_storage(settings)
     limits = BatchLimits.resolve(settings, cuda=pipelines.placement.is_cuda)
-    prefetch = settings.prefetch or 4 * limits.max_batch
+    prefetch = settings.prefetch or 2 * limits.max_batch
     log.info(
         "generator starting",
         device=pipelines.placement.device,

@@ -101,7 +101,7 @@ class GeneratorSettings(ServiceSettings, StorageSettings):
     batch_window_ms: float | None = Field(
         default=None, ge=0, description="wait for batch-mates, only while work is running"
     )
-    prefetch: int | None = Field(default=None, ge=1, description="default: 4 x max_batch")
+    prefetch: int | None = Field(default=None, ge=1, description="default: 2 x max_batch")
     compile_buckets: list[int] = Field(
         default=[1, 2, 4, 8, 16, 32, 64], description="padded batch sizes of compiled models"
     )
