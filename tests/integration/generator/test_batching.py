@@ -3,6 +3,7 @@ fairness across users, a cancel or a bad job inside a batch (docs/batching.md)."
 
 from __future__ import annotations
 
+import asyncio
 import functools
 
 import numpy as np
@@ -58,9 +59,8 @@ async def test_compatible_jobs_share_one_call_others_never_and_a_bad_one_fails_a
     video = request(Kind.VIDEO, width=32, height=32, num_inference_steps=2, num_frames=4)
     jobs = [*same, bad, *bigger, video]
     async with running_worker(settings):
-        blocker = await occupy_device(client_bus, tap)
-        for env in jobs:
-            await client_bus.publish(env)
+        blocker = await occupy_device(client_bus, tap, steps=30)
+        await asyncio.gather(*(client_bus.publish(env) for env in jobs))
         ends = {e.data.job_id: await tap.wait_terminal(e.data.job_id, 90) for e in [blocker, *jobs]}
     assert await queue_depth(settings.amqp_url, GENERATOR_REQUESTS.name) == 0  # all acked
 
@@ -106,9 +106,8 @@ async def test_cancel_one_job_of_a_running_batch_the_others_complete(
     victim = slow[1].data
     try:
         async with running_worker(settings):
-            await occupy_device(client_bus, tap, steps=4)
-            for env in slow:
-                await client_bus.publish(env)
+            await occupy_device(client_bus, tap, steps=30)
+            await asyncio.gather(*(client_bus.publish(env) for env in slow))
             for env in slow:
                 await tap.wait_for(env.data.job_id, "generation.progress", count=3, within=90)
             cancel = GenerationCancelRequested(job_id=victim.job_id, user_id="u1", kind=Kind.IMAGE)
