@@ -56,13 +56,16 @@ def parse() -> argparse.Namespace:
 def settings_for(a: argparse.Namespace, work: Path) -> Any:
     from sorami_generator.settings import GeneratorSettings
 
+    side = {"width": a.size, "height": a.size}  # where a compiled model warms up
     common = {"compile": a.compile, "max_width": 1024, "max_height": 1024}
     if a.smoke:
         models = {
-            "image": {"source": "builtin:tiny-image", "kind": "image",
+            "image": {"source": "builtin:tiny-image", "kind": "image", "defaults": side,
                       "pipeline": "StableDiffusionPipeline", **common},
-            "video": {"source": "builtin:tiny-video", "kind": "video",
-                      "pipeline": "AnimateDiffPipeline", "max_frames": 32, **common},
+            "video": {"source": "builtin:tiny-video", "kind": "video", "max_frames": 32,
+                      "pipeline": "AnimateDiffPipeline", **common,
+                      "defaults": {"width": a.size // 2, "height": a.size // 2,
+                                   "num_frames": a.frames}},
         }  # fmt: skip
         device, dtype, cache = "cpu", "float32", a.model_dir
         limits = {"max_batch_images": 4 * a.frames}  # a few videos per call
@@ -75,7 +78,9 @@ def settings_for(a: argparse.Namespace, work: Path) -> Any:
                 continue
             source = ensure_saved(name, a.model_dir)
             _, _, pipeline = BUILDERS[name]
-            models[kind] = {"source": str(source), "kind": kind, "pipeline": pipeline, **common}
+            defaults = {**side, "num_frames": a.frames} if kind == "video" else side
+            models[kind] = {"source": str(source), "kind": kind, "pipeline": pipeline,
+                            "defaults": defaults, **common}  # fmt: skip
         device, dtype, cache, limits = "cuda", a.dtype, a.model_dir, {}
     return GeneratorSettings(
         environment="test", models=models, model_cache_dir=cache, device=device, dtype=dtype,
