@@ -9,7 +9,7 @@ RUN_DIR := .run
 PYTEST := $(BIN)/python -m pytest
 PYTEST_OPTS ?=
 
-DISTS := shared services/gateway services/notifier services/generator
+DISTS := shared services/gateway services/notifier services/generator services/cli
 PYPROJECTS := $(foreach d,$(DISTS),$(d)/pyproject.toml)
 
 .PHONY: install up down ps logs run demo test test-unit test-integration test-e2e services lint clean
@@ -21,7 +21,10 @@ $(VENV)/.installed: $(PYPROJECTS) requirements-dev.txt
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, exactly pinned: the machine's CPU wheel, not the registry's CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e 'shared[s3]' -e services/gateway -e services/notifier -e services/generator -r requirements-dev.txt
+	$(BIN)/pip install -q -e 'shared[s3,tokens]' -e services/gateway -e services/notifier -e services/generator -e services/cli -r requirements-dev.txt
+	@# A venv from before the CLI left the gateway: upgrading the gateway may remove the
+	@# `sorami` script that sorami-cli has just installed; put it back.
+	@test -x $(BIN)/sorami || $(BIN)/pip install -q --no-deps --force-reinstall -e services/cli
 	@touch $@
 
 services:

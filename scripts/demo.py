@@ -15,7 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from sorami_gateway import cli
+from sorami_cli.config import DEFAULT_URL, development_token, load_local_env
+from sorami_cli.errors import CliError
+from sorami_cli.http import Client
+from sorami_cli.progress import TERMINAL, download_result, format_notification, progress_bar
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +62,7 @@ def check_file(path: Path, mime_type: str) -> str:
     raise SystemExit(f"demo: {path} is not a valid {mime_type} file")
 
 
-def follow(client: cli.Client, jobs: list[tuple[str, str]], timeout: float) -> dict[str, dict]:
+def follow(client: Client, jobs: list[tuple[str, str]], timeout: float) -> dict[str, dict]:
     """Poll every job, one progress line per job (redrawn in place on a terminal)."""
     tty = sys.stderr.isatty()
     final: dict[str, dict] = {}
@@ -70,10 +73,10 @@ def follow(client: cli.Client, jobs: list[tuple[str, str]], timeout: float) -> d
         lines = []
         for kind, job_id in jobs:
             status = final.get(job_id) or client.status(kind, job_id)
-            if status["status"] in cli.TERMINAL:
+            if status["status"] in TERMINAL:
                 final[job_id] = status
             lines.append(
-                cli.progress_bar(
+                progress_bar(
                     f"  {kind:<5} {job_id[:8]}", status["status"], status.get("progress") or 0
                 ).lstrip("\r")
             )
@@ -96,7 +99,7 @@ def follow(client: cli.Client, jobs: list[tuple[str, str]], timeout: float) -> d
     return final
 
 
-def wait_for_notifications(client: cli.Client, job_ids: set[str], timeout: float) -> list[dict]:
+def wait_for_notifications(client: Client, job_ids: set[str], timeout: float) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:
         page = client.notifications(limit=50)
@@ -119,18 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.chdir(ROOT)  # deploy/local.env is found from here
-    cli.load_local_env()
-    base = os.environ.get("SORAMI_GATEWAY_PUBLIC_BASE_URL", cli.DEFAULT_URL)
+    load_local_env()
+    base = os.environ.get("SORAMI_GATEWAY_PUBLIC_BASE_URL", DEFAULT_URL)
     try:
-        token = cli.development_token(args.user)
-    except cli.CliError as exc:
+        token = development_token(args.user)
+    except CliError as exc:
         raise SystemExit(f"demo: {exc}") from exc
 
     started = time.monotonic()
-    with cli.Client(base, token) as client:
+    with Client(base, token) as client:
         try:
             client.request("GET", "/readyz")
-        except cli.CliError as exc:
+        except CliError as exc:
             raise SystemExit(f"demo: the system is not up ({exc}); run `make up` first") from exc
         say(f"\nSorami demo as user {args.user!r} against {base}")
         submitted: list[tuple[str, str]] = []
@@ -150,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind, job_id in submitted:
             result = client.result(kind, job_id)
             for saved, info in zip(
-                cli.download_result(client, result, args.out), result["files"], strict=True
+                download_result(client, result, args.out), result["files"], strict=True
             ):
                 path = Path(saved["path"])
                 kind_label = check_file(path, info["mime_type"])
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         notes = wait_for_notifications(client, {j for _, j in submitted}, timeout=60)
         say(f"\nNotifications for {args.user!r} ({client.unread_count()} unread):")
         for n in notes:
-            say("  " + cli.format_notification(n))
+            say("  " + format_notification(n))
 
     say(
         f"\nDone in {time.monotonic() - started:.1f}s. Sorami keeps running: "

@@ -5,6 +5,7 @@ of that service, and every command it runs is a real subcommand."""
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,27 @@ def test_example_models_file_loads() -> None:
     assert {m.kind.value for m in models.values()} == {"image", "video"}
     settings = GeneratorSettings(models_file=DEPLOY / "models.example.yaml")
     assert {"tiny-image", "tiny-video", "sd-turbo"} <= set(settings.registry)
+
+
+def test_every_distribution_is_installed_and_the_cli_stands_alone() -> None:
+    """The Makefile builds every distribution; the `sorami` command ships in sorami-cli only,
+    which depends on the shared contracts and httpx, never on the gateway."""
+    pyprojects = [ROOT / "shared/pyproject.toml", *ROOT.glob("services/*/pyproject.toml")]
+    found = {p.parent.relative_to(ROOT).as_posix() for p in pyprojects}
+    makefile = (ROOT / "Makefile").read_text()
+    dists = re.search(r"^DISTS := (.+)$", makefile, re.MULTILINE)
+    assert dists and set(dists.group(1).split()) == found
+    install = next(line for line in makefile.splitlines() if "pip install -q -e" in line)
+    assert all(f"-e {d}" in install or f"-e '{d}[" in install for d in found), install
+
+    projects = {
+        d: tomllib.loads((ROOT / d / "pyproject.toml").read_text())["project"] for d in found
+    }
+    owners = {d for d, project in projects.items() if "sorami" in project.get("scripts", {})}
+    assert owners == {"services/cli"}
+    cli = projects["services/cli"]
+    assert cli["scripts"]["sorami"] == "sorami_cli.main:main"
+    assert {re.split(r"[\[<>=]", dep)[0] for dep in cli["dependencies"]} == {
+        "sorami-shared",
+        "httpx",
+    }

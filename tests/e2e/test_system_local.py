@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -150,3 +151,22 @@ async def test_local_storage_through_the_cli(make_system, tmp_path: Path) -> Non
     assert count.stdout.strip() == "2"
     everything = await sorami(system, "dana", "notifications", "--read-all")
     assert json.loads(everything.stdout) == {"marked": 2, "unread_count": 0}
+
+    # --- a job id is enough; a wrong --kind is named, not "not found" (issue 11) ---------
+    video_id = re.search(r"video (\S+) COMPLETED", video.stdout).group(1)
+    found = await sorami(system, "dana", "status", video_id)
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["kind"] == "video"
+    got = await sorami(system, "dana", "result", result["job_id"])
+    assert got.returncode == 0 and len(json.loads(got.stdout)["files"]) == 2
+    wrong = await sorami(system, "dana", "result", video_id, "--kind", "image")
+    assert wrong.returncode == 2 and f"job {video_id} is a video, not an image" in wrong.stderr
+    nobody = await sorami(system, "erin", "status", video_id)  # another user's: no kind knows it
+    assert nobody.returncode == 1 and "HTTP 404" in nobody.stderr
+    finished = await sorami(system, "dana", "cancel", video_id)  # found; COMPLETED answers 409
+    assert finished.returncode == 1 and "HTTP 409" in finished.stderr
+    kept = await sorami(system, "dana", "delete", video_id, "--kind", "image")
+    assert kept.returncode == 2 and "is a video, not an image" in kept.stderr
+    assert (await sorami(system, "dana", "status", video_id)).returncode == 0  # not deleted
+    deleted = await sorami(system, "dana", "delete", video_id)
+    assert deleted.returncode == 0 and f"video {video_id} deleted" in deleted.stderr

@@ -13,22 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import jwt
+from sorami_shared.dev_tokens import (  # noqa: F401 - DevelopmentTokensRefused re-exported
+    DevelopmentTokensRefused,
+    mint_dev_token,
+    valid_user_id,
+)
 from sorami_shared.logging import get_logger
-from sorami_shared.settings import Environment
 
 from .settings import GatewaySettings
 
 log = get_logger(__name__)
-
-
-def valid_user_id(user_id: str) -> bool:
-    """1..255 printable characters (it is stored and logged; no NUL or control characters)."""
-    return 0 < len(user_id) <= 255 and user_id.isprintable()
 
 
 class AuthError(Exception):
@@ -37,10 +35,6 @@ class AuthError(Exception):
 
 class AuthUnavailable(Exception):
     """The identity provider's keys cannot be fetched (503)."""
-
-
-class DevelopmentTokensRefused(PermissionError):
-    pass
 
 
 class JwksCache:
@@ -157,22 +151,13 @@ class Authenticator:
 def issue_development_token(
     user_id: str, settings: GatewaySettings, *, ttl_s: int | None = None
 ) -> str:
-    """A development JWT for ``user_id`` (HS256); refused outside development."""
-    if settings.environment != Environment.DEVELOPMENT:
-        raise DevelopmentTokensRefused("development tokens are refused outside development")
-    secret = settings.hs256_secret
-    if secret is None:  # pragma: no cover - development always has one
-        raise DevelopmentTokensRefused("no HS256 secret configured")
-    if not valid_user_id(user_id):
-        raise ValueError("user id must be 1..255 printable characters")
-    now = datetime.now(UTC)
-    claims: dict[str, Any] = {
-        "sub": user_id,
-        "iat": now,
-        "exp": now + timedelta(seconds=ttl_s or settings.development_token_ttl_s),
-    }
-    if settings.jwt_issuer:
-        claims["iss"] = settings.jwt_issuer
-    if settings.jwt_audience:
-        claims["aud"] = settings.jwt_audience
-    return jwt.encode(claims, secret, algorithm="HS256")
+    """A development JWT for ``user_id`` that this gateway accepts (its HS256 secret, issuer
+    and audience); refused outside development."""
+    return mint_dev_token(
+        user_id,
+        settings.development_token_ttl_s if ttl_s is None else ttl_s,
+        environment=settings.environment,
+        secret=settings.hs256_secret,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )

@@ -95,9 +95,10 @@ async def run_relay(settings: GatewaySettings, stop: asyncio.Event) -> None:
 async def run_projector(settings: GatewaySettings, stop: asyncio.Event) -> None:
     from .db import create_engine, create_session_factory
     from .projector import Projector
+    from .transient import is_transient
 
     engine = create_engine(settings, pool_size=5, max_overflow=5)
-    bus = EventBus(settings.amqp_url, source=SOURCE)
+    bus = EventBus(settings.amqp_url, source=SOURCE, is_transient=is_transient)
     try:
         connect = asyncio.create_task(bus.connect(retry_for=float("inf")))
         stopping = asyncio.create_task(stop.wait())

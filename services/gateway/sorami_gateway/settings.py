@@ -10,12 +10,13 @@ from typing import Self
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
+from sorami_shared.dev_tokens import DEVELOPMENT_JWT_SECRET, DEVELOPMENT_TOKEN_TTL_S
 from sorami_shared.events import Kind
 from sorami_shared.settings import Environment, ServiceSettings
 from sorami_shared.storage.settings import StorageSettings
 
 # Used only when environment=development and no secret is configured; refused elsewhere.
-DEVELOPMENT_JWT_SECRET = "sorami-development-secret-do-not-use-in-production"
+# (The JWT one is sorami_shared.dev_tokens', shared with the sorami command line.)
 DEVELOPMENT_MEDIA_SECRET = "sorami-development-media-secret-do-not-use-in-production"
 
 
@@ -93,7 +94,7 @@ class GatewaySettings(ServiceSettings, StorageSettings):
     jwt_leeway_s: int = 30
     jwks_cache_s: int = 300
     jwks_min_refresh_interval_s: float = 10.0
-    development_token_ttl_s: int = 7 * 24 * 3600
+    development_token_ttl_s: int = Field(default=DEVELOPMENT_TOKEN_TTL_S, gt=0)
 
     # --- requests ---
     image_models: list[str] = ["tiny-image"]

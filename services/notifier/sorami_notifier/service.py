@@ -10,7 +10,7 @@ from sorami_shared.topology import NOTIFIER_OUTCOMES
 
 from .handler import SOURCE, OutcomeHandler
 from .settings import NotifierSettings
-from .store import check_database, make_engine
+from .store import check_database, is_transient, make_engine
 
 log = get_logger(__name__)
 
@@ -19,7 +19,7 @@ class NotifierService:
     def __init__(self, settings: NotifierSettings) -> None:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
-        self.bus = EventBus(settings.amqp_url, source=SOURCE)
+        self.bus = EventBus(settings.amqp_url, source=SOURCE, is_transient=is_transient)
 
     async def start(self, *, retry_for: float | None = float("inf")) -> None:
         await self._wait_for_database(retry_for)

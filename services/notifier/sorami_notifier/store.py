@@ -6,7 +6,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
 import sqlalchemy as sa
+from sorami_shared.messaging import transient_classifier
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -19,6 +21,17 @@ class StoredNotification:
     id: uuid.UUID
     created_at: datetime
     inserted: bool  # False: it already existed (a redelivery or a duplicate event)
+
+
+# Database failures that are an outage, not the message's fault: the bus rides them out in
+# place (with its own broker and connection errors) instead of spending delivery attempts.
+is_transient = transient_classifier(
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+)
 
 
 def make_engine(database_url: str) -> AsyncEngine:

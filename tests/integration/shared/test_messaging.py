@@ -159,7 +159,7 @@ async def test_reject_from_handler_dead_letters_at_once(amqp_url, bus):
 async def test_failing_handler_is_retried_a_bounded_number_of_times_then_dead_lettered(
     amqp_url, monkeypatch
 ):
-    monkeypatch.setattr("sorami_shared.messaging.backoff_seconds", lambda attempt: 0.01)
+    monkeypatch.setattr("sorami_shared.messaging.consumer.backoff_seconds", lambda attempt: 0.01)
     spec = QueueSpec(GATEWAY_PROJECTION.name, GATEWAY_PROJECTION.routing_keys, delivery_limit=2)
     monkeypatch.setattr("sorami_shared.topology.GATEWAY_PROJECTION", spec)
     monkeypatch.setattr("sorami_shared.topology.ALL_QUEUES", (spec,))
@@ -179,7 +179,7 @@ async def test_failing_handler_is_retried_a_bounded_number_of_times_then_dead_le
 
 
 async def test_handler_that_recovers_acks_and_nothing_is_dead_lettered(amqp_url, bus, monkeypatch):
-    monkeypatch.setattr("sorami_shared.messaging.backoff_seconds", lambda attempt: 0.01)
+    monkeypatch.setattr("sorami_shared.messaging.consumer.backoff_seconds", lambda attempt: 0.01)
     attempts = []
 
     async def handler(env, delivery):
@@ -265,7 +265,7 @@ async def test_broadcast_stream_reaches_every_subscriber_and_replays_for_late_on
 async def test_connect_retries_while_the_broker_is_up_but_not_ready(amqp_url, monkeypatch):
     """Right after a broker restart a recovering queue refuses declarations for a moment
     (NOT_FOUND - home node ... is down): a service that retries must not die of it."""
-    import sorami_shared.messaging as messaging
+    import sorami_shared.messaging.bus as messaging
 
     real = messaging.declare_topology
     refusals = []

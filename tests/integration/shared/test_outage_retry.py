@@ -5,6 +5,8 @@ import asyncio
 import aio_pika
 import pytest
 import sqlalchemy.exc
+from sorami_gateway.transient import is_transient as gateway_is_transient
+from sorami_notifier.store import is_transient as notifier_is_transient
 from sorami_shared.messaging import EventBus, is_transient
 from sorami_shared.topology import GATEWAY_PROJECTION, QueueSpec
 
@@ -13,10 +15,12 @@ from .test_messaging import eventually, progress_event, queue_depth
 pytestmark = pytest.mark.integration
 
 
-def test_transient_errors_are_told_apart_from_logic_errors() -> None:
+@pytest.mark.parametrize(
+    "is_transient", [is_transient, gateway_is_transient, notifier_is_transient]
+)
+def test_transient_errors_are_told_apart_from_logic_errors(is_transient) -> None:
     assert is_transient(ConnectionRefusedError(111, "refused"))
     assert is_transient(TimeoutError())
-    assert is_transient(sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionResetError()))
     try:
         try:
             raise ConnectionResetError("peer reset")
@@ -29,15 +33,24 @@ def test_transient_errors_are_told_apart_from_logic_errors() -> None:
     assert not is_transient(RuntimeError("bug"))
 
 
+@pytest.mark.parametrize("is_transient", [gateway_is_transient, notifier_is_transient])
+def test_services_with_a_database_count_its_outages_as_transient(is_transient) -> None:
+    """The bus knows no database driver; the gateway and the notifier pass their own."""
+    outage = sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionResetError())
+    assert is_transient(outage)
+    assert is_transient(sqlalchemy.exc.TimeoutError("pool exhausted"))
+    assert not is_transient(sqlalchemy.exc.IntegrityError("INSERT", {}, ValueError("dup")))
+
+
 async def test_an_outage_longer_than_the_delivery_limit_allows_is_ridden_out_in_place(
     amqp_url, monkeypatch
 ):
     """Delivery limit 1: two requeues would dead-letter the event. Eight consecutive
     connection failures must not: the handler is re-run in place, on delivery 1."""
-    monkeypatch.setattr("sorami_shared.messaging.backoff_seconds", lambda *a, **k: 0.02)
+    monkeypatch.setattr("sorami_shared.messaging.consumer.backoff_seconds", lambda *a, **k: 0.02)
     spec = QueueSpec(GATEWAY_PROJECTION.name, GATEWAY_PROJECTION.routing_keys, delivery_limit=1)
     monkeypatch.setattr("sorami_shared.topology.ALL_QUEUES", (spec,))
-    bus = EventBus(amqp_url, source="test")
+    bus = EventBus(amqp_url, source="test", is_transient=gateway_is_transient)
     await bus.connect()
     attempts: list[int] = []
 
@@ -58,7 +71,7 @@ async def test_an_outage_longer_than_the_delivery_limit_allows_is_ridden_out_in_
 
 
 async def test_past_the_outage_window_the_delivery_limit_applies_again(amqp_url, monkeypatch):
-    monkeypatch.setattr("sorami_shared.messaging.backoff_seconds", lambda *a, **k: 0.02)
+    monkeypatch.setattr("sorami_shared.messaging.consumer.backoff_seconds", lambda *a, **k: 0.02)
     spec = QueueSpec(GATEWAY_PROJECTION.name, GATEWAY_PROJECTION.routing_keys, delivery_limit=1)
     monkeypatch.setattr("sorami_shared.topology.ALL_QUEUES", (spec,))
     bus = EventBus(amqp_url, source="test")

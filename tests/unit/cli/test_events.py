@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sorami_gateway.cli_events import parse_sse
+from sorami_cli.events import parse_sse
 
 
 def test_frames_comments_ids_and_multiline_data() -> None:

@@ -1,0 +1,54 @@
+"""Publishing: persistent messages, ``mandatory``, confirmed by the broker before returning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractExchange
+
+from ..events import Envelope
+
+HEADER_CORRELATION_ID = "x-correlation-id"
+HEADER_JOB_ID = "x-job-id"
+HEADER_USER_ID = "x-user-id"
+
+
+class PublishFailed(RuntimeError):
+    """The broker did not confirm the message (nacked, returned as unroutable, or timed out)."""
+
+
+def to_message(envelope: Envelope[Any]) -> aio_pika.Message:
+    headers: dict[str, Any] = {HEADER_CORRELATION_ID: envelope.correlationid}
+    if envelope.job_id is not None:
+        headers[HEADER_JOB_ID] = str(envelope.job_id)
+    if envelope.user_id is not None:
+        headers[HEADER_USER_ID] = envelope.user_id
+    return aio_pika.Message(
+        body=envelope.to_json(),
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=str(envelope.id),
+        correlation_id=envelope.correlationid,
+        type=envelope.type,
+        app_id=envelope.source,
+        timestamp=envelope.time,
+        headers=headers,
+    )
+
+
+async def publish_confirmed(
+    exchange: AbstractExchange, envelope: Envelope[Any], *, timeout: float
+) -> None:
+    """Publish ``envelope`` under its type; raise :class:`PublishFailed` unless acked."""
+    try:
+        confirmation = await exchange.publish(
+            to_message(envelope), routing_key=envelope.type, mandatory=True, timeout=timeout
+        )
+    except aiormq.exceptions.DeliveryError as exc:
+        raise PublishFailed(f"{envelope.type} {envelope.id} returned: {exc}") from exc
+    except (TimeoutError, aiormq.exceptions.AMQPError, RuntimeError) as exc:
+        raise PublishFailed(f"{envelope.type} {envelope.id} not confirmed: {exc!r}") from exc
+    if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+        raise PublishFailed(f"{envelope.type} {envelope.id} nacked by the broker")
