@@ -172,7 +172,9 @@ async def bench_kind(kind: str, a: argparse.Namespace, proc: Any, peak: float | 
     shape = (
         f"{p.width}x{p.height} x{p.num_frames} frames" if p.num_frames else f"{p.width}x{p.height}"
     )
-    one_s, big_s = plain(loaded, env, 1, repeats), plain(loaded, env, big, repeats)
+    # off the event loop's thread, like the worker's launch thread (same threading, same figures)
+    one_s = await asyncio.to_thread(plain, loaded, env, 1, repeats)
+    big_s = await asyncio.to_thread(plain, loaded, env, big, repeats)
     print(f"[{kind}] {shape}, {a.steps} steps, guidance 0: plain pipe() batch 1:"
           f" {one_s * 1000:.0f} ms ({1 / one_s:.2f}/s); batch {big}: {big_s * 1000:.0f} ms"
           f" ({big / big_s:.2f}/s)")  # fmt: skip
@@ -195,7 +197,7 @@ async def bench_kind(kind: str, a: argparse.Namespace, proc: Any, peak: float | 
           f" batch {big}; job latency p50 {p50:.0f} ms, p95 {p95:.0f} ms")  # fmt: skip
     print(f"[{kind}] device idle between batches: {stats.idle_fraction * 100:.1f}% of"
           f" {stats.batches} calls; batch sizes (jobs x calls): {sizes}")  # fmt: skip
-    flops = flops_per_output(loaded, env)
+    flops = await asyncio.to_thread(flops_per_output, loaded, env)
     mfu = f"{rate * flops / (peak * 1e12) * 100:.1f}%" if peak else "n/a (no known peak)"
     print(f"[{kind}] {flops / 1e12:.3f} TFLOP per {kind}; MFU under the burst: {mfu}")
 
