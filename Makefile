@@ -12,7 +12,7 @@ PYTEST_OPTS ?=
 DISTS := shared services/gateway services/notifier services/generator services/cli
 PYPROJECTS := $(foreach d,$(DISTS),$(d)/pyproject.toml)
 
-.PHONY: install up down ps logs run demo test test-unit test-integration test-e2e services lint clean
+.PHONY: install up down ps logs run demo test test-unit test-integration test-e2e services browser lint clean
 
 install: $(VENV)/.installed
 
@@ -29,6 +29,9 @@ $(VENV)/.installed: $(PYPROJECTS) requirements-dev.txt
 
 services:
 	@scripts/ensure-services.sh
+
+browser:
+	@scripts/ensure-browser.sh
 
 up: install services
 	@$(BIN)/python scripts/sorami_up.py
@@ -48,7 +51,7 @@ demo: install
 
 run: up demo
 
-test: install services
+test: install services browser
 	$(PYTEST) tests $(PYTEST_OPTS)
 
 test-unit: install
@@ -57,7 +60,7 @@ test-unit: install
 test-integration: install services
 	$(PYTEST) tests/integration $(PYTEST_OPTS)
 
-test-e2e: install services
+test-e2e: install services browser
 	$(PYTEST) tests/e2e $(PYTEST_OPTS)
 
 lint: install
@@ -103,3 +106,9 @@ test-faults-long: install services
 	SORAMI_FAULTS_IMAGES=$(or $(SORAMI_FAULTS_IMAGES),800) SORAMI_FAULTS_VIDEOS=$(or $(SORAMI_FAULTS_VIDEOS),200) \
 	SORAMI_FAULTS_SETTLE_S=$(or $(SORAMI_FAULTS_SETTLE_S),1800) \
 	SORAMI_FAULTS_REPORT=$(RUN_DIR)/faults-long-run.json $(PYTEST) tests/faults -s $(PYTEST_OPTS)
+
+.PHONY: asyncapi
+# docs/asyncapi.yaml (AsyncAPI 3) from the event models and the topology; a test fails when the
+# committed file differs from what the code produces.
+asyncapi: install
+	$(BIN)/python scripts/asyncapi.py

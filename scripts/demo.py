@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     say(
         f"\nDone in {time.monotonic() - started:.1f}s. Sorami keeps running: "
         f"`make ps`, `make logs`, `make down`.\n"
+        f"Web app: {base}/ (sign in as {args.user!r} to see these, or as anyone)\n"
         f'Try: .venv/bin/sorami generate image "a red fox" --width 128 --height 128 '
         f"--steps 4 --wait --out .data/demo"
     )

@@ -2,6 +2,11 @@
 # Start PostgreSQL and RabbitMQ on this machine if they are not running, and wait for both.
 set -euo pipefail
 
+# Tools the deploy/ tests run (tests/support/tools.py installs them too when missing).
+for tool in kubectl:kubectl promtool:prometheus; do
+  command -v "${tool%%:*}" >/dev/null || apt-get install -y -q --no-install-recommends "${tool#*:}" >/dev/null || true
+done
+
 pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432; }
 rabbit_ready() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
 

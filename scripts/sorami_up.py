@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             f"     `make ps` shows which process keeps restarting; `make down` stops everything."
         )
     say(f"Sorami is up in {time.monotonic() - started:.1f}s: {base} (OpenAPI at {base}/docs)")
+    say(f"Web app: {base}/")
     supervisor.print_status(run_dir)
     return 0
 

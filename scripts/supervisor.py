@@ -3,12 +3,12 @@
 
 Runs every Sorami process in the background, as systemd or Kubernetes would in production:
 
-    gateway-api        sorami-gateway api
-    gateway-relay      sorami-gateway relay
-    gateway-projector  sorami-gateway projector
-    gateway-watchdog   sorami-gateway watchdog
-    generator          sorami-generator run
-    notifier           sorami-notifier run
+    gateway-api        sorami-gateway api          metrics: http://127.0.0.1:9310/metrics
+    gateway-relay      sorami-gateway relay        metrics: http://127.0.0.1:9311/metrics
+    gateway-projector  sorami-gateway projector    metrics: http://127.0.0.1:9312/metrics
+    gateway-watchdog   sorami-gateway watchdog     metrics: http://127.0.0.1:9313/metrics
+    generator          sorami-generator run        metrics: http://127.0.0.1:9314/metrics
+    notifier           sorami-notifier run         metrics: http://127.0.0.1:9315/metrics
 
 * commands come from ``.venv/bin``; environment = ``deploy/local.env`` overlaid by the caller's
   environment (so ``SORAMI_GATEWAY_LOG_LEVEL=DEBUG make up`` works); cwd = the repo root;
@@ -42,13 +42,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 
+# Each process serves Prometheus metrics at http://127.0.0.1:PORT/metrics (README: Metrics).
+METRICS_PORTS: dict[str, int] = {
+    "gateway-api": 9310,
+    "gateway-relay": 9311,
+    "gateway-projector": 9312,
+    "gateway-watchdog": 9313,
+    "generator": 9314,
+    "notifier": 9315,
+}
 DEFAULT_PROCESSES: dict[str, list[str]] = {
-    "gateway-api": ["sorami-gateway", "api"],
-    "gateway-relay": ["sorami-gateway", "relay"],
-    "gateway-projector": ["sorami-gateway", "projector"],
-    "gateway-watchdog": ["sorami-gateway", "watchdog"],
-    "generator": ["sorami-generator", "run"],
-    "notifier": ["sorami-notifier", "run"],
+    name: [*argv, "--metrics-port", str(METRICS_PORTS[name])]
+    for name, argv in {
+        "gateway-api": ["sorami-gateway", "api"],
+        "gateway-relay": ["sorami-gateway", "relay"],
+        "gateway-projector": ["sorami-gateway", "projector"],
+        "gateway-watchdog": ["sorami-gateway", "watchdog"],
+        "generator": ["sorami-generator", "run"],
+        "notifier": ["sorami-notifier", "run"],
+    }.items()
 }
 
 BACKOFF_START_S = 1.0

@@ -11,6 +11,8 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 COPY shared /app/shared
 COPY services/gateway /app/services/gateway
+# the web app: services/gateway/sorami_gateway/web links to it; installed as package data
+COPY web /app/web
 RUN pip install "/app/shared[s3]" /app/services/gateway \
     && useradd --system --uid 10001 --home-dir /app sorami
 

@@ -25,6 +25,10 @@ class ServiceSettings(BaseSettings):
         default=None, description="json or console; default json except in development"
     )
     log_level: str = "INFO"
+    metrics_port: int | None = Field(
+        default=None, description="serve Prometheus /metrics on this port (unset: no endpoint)"
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="0.0.0.0 in a container")
 
     @property
     def effective_log_format(self) -> str:

@@ -79,9 +79,12 @@ class System:
     image_models: list[str] = field(default_factory=lambda: ["tiny-image"])
     video_models: list[str] = field(default_factory=lambda: ["tiny-video"])
     generators: int = 1
+    watchdog: bool = False  # also run ``sorami-gateway watchdog``
+    environment: str = "test"  # the gateway's; "development" enables POST /api/dev/token
     port: int = field(default_factory=free_port)
     jwt_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
     procs: list[Proc] = field(default_factory=list)
+    metrics_ports: dict[str, int] = field(default_factory=dict)  # process name -> /metrics port
 
     @property
     def base_url(self) -> str:
@@ -101,7 +104,7 @@ class System:
         return self._env(
             "SORAMI_GATEWAY_",
             {
-                "ENVIRONMENT": "test",
+                "ENVIRONMENT": self.environment,
                 "LOG_FORMAT": "json",
                 "AMQP_URL": self.amqp_url,
                 "DATABASE_URL": self.database_urls["gateway"],
@@ -110,6 +113,7 @@ class System:
                 "PUBLIC_BASE_URL": self.base_url,
                 "IMAGE_MODELS": json.dumps(self.image_models),
                 "VIDEO_MODELS": json.dumps(self.video_models),
+                "METRICS_SAMPLE_INTERVAL_S": "1",
                 **self.storage_env,
             },
         )
@@ -168,11 +172,15 @@ class System:
             ("gateway-projector", ["sorami-gateway", "projector"], gw),
             ("notifier", ["sorami-notifier", "run"], self.notifier_env()),
         ]
+        if self.watchdog:
+            specs.append(("gateway-watchdog", ["sorami-gateway", "watchdog"], gw))
         specs += [
             (f"generator-{i}", ["sorami-generator", "run"], self.generator_env())
             for i in range(self.generators)
         ]
         for name, argv, env in specs:
+            self.metrics_ports[name] = free_port()
+            argv = [*argv, "--metrics-port", str(self.metrics_ports[name])]
             proc = Proc(name, [str(BIN / argv[0]), *argv[1:]], env, self.log_dir / f"{name}.log")
             proc.start()
             self.procs.append(proc)

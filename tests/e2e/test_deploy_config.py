@@ -30,7 +30,7 @@ COMMANDS = {
 }
 
 
-def _check_names(names: set[str], where: str) -> None:
+def check_setting_names(names: set[str], where: str) -> None:
     for name in names:
         prefix = next((p for p in SETTINGS if name.startswith(p)), None)
         assert prefix, f"{where}: {name} has no service prefix"
@@ -44,7 +44,7 @@ def test_local_env_names_are_settings() -> None:
         for line in (DEPLOY / "local.env").read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     }
-    _check_names(names, "deploy/local.env")
+    check_setting_names(names, "deploy/local.env")
 
 
 def test_compose_is_consistent_with_the_code() -> None:
@@ -64,7 +64,7 @@ def test_compose_is_consistent_with_the_code() -> None:
     } <= set(services)
     for name, svc in services.items():
         env = svc.get("environment") or {}
-        _check_names({k for k in env if k.startswith("SORAMI_")}, f"compose {name}")
+        check_setting_names({k for k in env if k.startswith("SORAMI_")}, f"compose {name}")
         build = svc.get("build")
         if not build:
             continue

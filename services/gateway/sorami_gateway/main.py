@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from sorami_shared.logging import configure_logging, get_logger
 from sorami_shared.messaging import EventBus
+from sorami_shared.metrics_server import port_option, serve_metrics
 from sorami_shared.topology import GATEWAY_PROJECTION
 
 from .settings import GatewaySettings
@@ -64,10 +65,12 @@ def run_api(settings: GatewaySettings, host: str, port: int) -> None:
 
 
 async def run_relay(settings: GatewaySettings, stop: asyncio.Event) -> None:
+    from sorami_shared.queue_stats import sample_queues
     from sorami_shared.storage import make_storage
 
     from .db import create_engine, create_session_factory
     from .janitor import Janitor
+    from .outbox_metrics import sample_outbox
     from .relay import OutboxRelay
 
     engine = create_engine(settings, pool_size=3, max_overflow=2)
@@ -78,7 +81,11 @@ async def run_relay(settings: GatewaySettings, stop: asyncio.Event) -> None:
     except Exception as exc:  # noqa: BLE001 - the outbox must flow even so
         log.error("storage misconfigured: files of deleted jobs wait", error=repr(exc))
         storage = None
-    work = [OutboxRelay(settings, sessions, bus, stop=stop).run()]
+    work = [
+        OutboxRelay(settings, sessions, bus, stop=stop).run(),
+        sample_outbox(sessions, stop, settings.metrics_sample_interval_s),
+        sample_queues(settings.amqp_url, stop, interval_s=settings.metrics_sample_interval_s),
+    ]
     if storage is not None:
         # The janitor (storage deletions, event-log retention) lives beside the relay: both
         # drain durable work from the gateway's database.
@@ -148,12 +155,15 @@ def run_migrate(settings: GatewaySettings) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sorami-gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    api = commands.add_parser("api", help="serve the REST API")
+    metrics = port_option()
+    api = commands.add_parser("api", help="serve the REST API", parents=[metrics])
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
-    commands.add_parser("relay", help="publish the outbox")
-    commands.add_parser("projector", help="project generator/notifier events")
-    commands.add_parser("watchdog", help="re-send, then fail, jobs that stopped progressing")
+    commands.add_parser("relay", help="publish the outbox", parents=[metrics])
+    commands.add_parser("projector", help="project generator/notifier events", parents=[metrics])
+    commands.add_parser(
+        "watchdog", help="re-send, then fail, jobs that stopped progressing", parents=[metrics]
+    )
     commands.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     args = parser.parse_args(argv)
 
@@ -161,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(
         f"gateway-{args.command}", fmt=settings.effective_log_format, level=settings.log_level
     )
+    if args.command != "migrate":
+        port = args.metrics_port or settings.metrics_port
+        serve_metrics(port, host=settings.metrics_host, process=f"gateway-{args.command}")
     if args.command == "api":
         run_api(settings, args.host, args.port)
     elif args.command == "relay":

@@ -42,7 +42,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import storage_deletions, user_events
+from . import metrics, storage_deletions, user_events
 from .db import SessionFactory
 from .models import Generation, GenerationFile, Notification, ProcessedEvent, Status
 from .transitions import Change, State, on_cancelled, on_completed, on_failed, on_progress
@@ -117,6 +117,7 @@ async def _schedule_cleanup(session: AsyncSession, data: JobEvent, reason: str) 
 
 async def _changed(session: AsyncSession, generation: Generation) -> Generation:
     await session.refresh(generation)
+    metrics.job_changed(session, generation)
     return generation
 
 

@@ -6,6 +6,7 @@ models of :mod:`sorami_gateway.generation_requests` are built from them.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Self
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -128,6 +129,9 @@ class GatewaySettings(ServiceSettings, StorageSettings):
     relay_publish_timeout_s: float = 5.0
     relay_max_backoff_s: float = 10.0
 
+    # --- metrics (the relay samples the outbox and the broker's queues) ---
+    metrics_sample_interval_s: float = Field(default=15.0, gt=0)
+
     # --- projector ---
     projector_db_outage_s: float = 300.0
 
@@ -171,6 +175,10 @@ class GatewaySettings(ServiceSettings, StorageSettings):
         description="dedupe records; a redelivery older than this is still harmless "
         "(unique file rows, first terminal status wins), only no longer short-circuited",
     )
+
+    # --- web app (see web_app.py) ---
+    serve_web: bool = Field(default=True, description="serve the web app at /")
+    web_dir: Path | None = Field(default=None, description="default: the packaged web app")
 
     # --- readiness ---
     readiness_broker_cache_s: float = 5.0

@@ -47,6 +47,7 @@ from sorami_shared.events import (
 from sorami_shared.logging import get_logger, job_context
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import metrics
 from .db import SessionFactory
 from .models import Generation, Status
 from .outbox import add_to_outbox
@@ -202,6 +203,7 @@ class Watchdog:
         while not self.stop.is_set():
             try:
                 result = await sweep(self.sessions, self.settings)
+                metrics.watchdog_swept(len(result.requeued), len(result.failed))
                 if result.requeued or result.failed:
                     log.info(
                         "watchdog sweep",

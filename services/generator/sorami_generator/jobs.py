@@ -28,6 +28,7 @@ from sorami_shared.logging import get_logger
 from sorami_shared.messaging import Delivery, Reject
 from sorami_shared.storage import Storage
 
+from . import metrics
 from .batcher import Batcher, Ticket
 from .batching import BatchLimits
 from .cancels import CancelRegistry
@@ -149,6 +150,7 @@ class JobProcessor:
         await self.files.put(encoded.blobs)
         t.storage_s = time.perf_counter() - t0
         t.bytes = sum(len(b.data) for b in encoded.blobs)
+        metrics.outputs_written(job.kind.value, t.encode_s, t.storage_s)
         run.aborter.raise_if_stopped()  # heard after the last step: its files must not stay
         return Completed(encoded.files, call.seed)
 
@@ -171,8 +173,14 @@ class JobProcessor:
             )
         )
         run.timings.events_s += time.perf_counter() - t0
-        if isinstance(outcome, JobFailed) and outcome.code == FailureCode.OUT_OF_MEMORY:
-            self.pipelines.evict_all_but(run.job.params.model)
+        kind = run.job.kind.value
+        if isinstance(outcome, JobFailed):
+            metrics.job_ended(kind, "failed", outcome.code.value)
+            if outcome.code == FailureCode.OUT_OF_MEMORY:
+                metrics.out_of_memory(run.job.params.model)
+                self.pipelines.evict_all_but(run.job.params.model)
+        else:
+            metrics.job_ended(kind, "completed" if isinstance(outcome, Completed) else "cancelled")
         if isinstance(outcome, Completed):
             run.timings.log_completed(run.job, run.delivery.attempt)
 

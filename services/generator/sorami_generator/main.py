@@ -8,6 +8,7 @@ import asyncio
 import sys
 
 from sorami_shared.logging import configure_logging, get_logger
+from sorami_shared.metrics_server import port_option, serve_metrics
 
 from .settings import GeneratorSettings
 
@@ -15,7 +16,7 @@ from .settings import GeneratorSettings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sorami-generator")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="consume generation.requested and generate")
+    sub.add_parser("run", help="consume generation.requested and generate", parents=[port_option()])
     build = sub.add_parser("build-tiny", help="build the tiny random-weight models")
     build.add_argument("names", nargs="*", default=["tiny-image", "tiny-video"])
     args = parser.parse_args(argv)
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
             path = ensure_built(name, settings.model_cache_dir)
             get_logger(__name__).info("tiny model ready", model=name, path=str(path))
         return 0
+    port = args.metrics_port or settings.metrics_port
+    serve_metrics(port, host=settings.metrics_host, process="generator")
     return asyncio.run(_run(settings))
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sorami_shared.logging import get_logger
 
+from . import metrics
 from .compiling import compile_pipeline, warm_up
 from .devices import Placement, release_memory
 from .quiet import quiet_libraries
@@ -90,6 +91,7 @@ def load_pipeline(
         compiled=spec.compile,
         compile_s=round(compile_s, 2),
     )
+    metrics.model_loaded(name, took)
     return loaded
 
 
@@ -127,6 +129,7 @@ class PipelineCache:
         self.max_bytes = max_bytes
         self._loaded: OrderedDict[str, LoadedPipeline] = OrderedDict()
         self._lock = asyncio.Lock()
+        metrics.MODELS_LOADED.set_function(lambda: len(self._loaded))
 
     def __contains__(self, name: str) -> bool:
         return name in self._loaded

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from . import metrics
 from .batching import PER_JOB_KWARGS
 from .devices import make_generator
 from .errors import JobAborted
@@ -144,7 +145,7 @@ def run_batch(loaded: LoadedPipeline, items: list[BatchItem], pad_to: int = 0) -
             kwargs["callback_steps"] = 1
 
     check_abort()  # stopped while waiting for the device
-    with torch.inference_mode():
+    with torch.inference_mode(), metrics.pipeline_call(loaded.name, batch_size=len(items)):
         result = pipe(**kwargs)
         pixels = to_uint8(result.frames if video else result.images, video=video)
     out: list[np.ndarray] = []

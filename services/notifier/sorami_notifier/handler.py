@@ -15,6 +15,7 @@ from sorami_shared.logging import get_logger
 from sorami_shared.messaging import Delivery, EventBus, Reject
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from . import metrics
 from .content import draft_for, notification_event_id
 from .store import save_notification
 
@@ -59,6 +60,7 @@ class OutcomeHandler:
             event_id=notification_event_id(stored.id),
         )
         await self.bus.publish(event)
+        metrics.delivered("inbox", draft.outcome.value)
         log.info(
             "notification stored" if stored.inserted else "notification already stored",
             notification_id=str(stored.id),

@@ -8,6 +8,7 @@ import signal
 import sys
 
 from sorami_shared.logging import configure_logging, get_logger
+from sorami_shared.metrics_server import port_option, serve_metrics
 
 from .settings import NotifierSettings
 
@@ -40,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="sorami-notifier", description="Sorami's notifier service."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="consume generation outcomes until SIGTERM")
+    sub.add_parser(
+        "run", help="consume generation outcomes until SIGTERM", parents=[port_option()]
+    )
     sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     args = parser.parse_args(argv)
 
@@ -52,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(settings.database_url)
         log.info("migrations applied")
         return 0
+    port = args.metrics_port or settings.metrics_port
+    serve_metrics(port, host=settings.metrics_host, process="notifier")
     try:
         asyncio.run(_run(settings))
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from sorami_shared.logging import get_logger
 from sorami_shared.messaging import EventBus
 from sorami_shared.topology import NOTIFIER_OUTCOMES
 
+from . import metrics
 from .handler import SOURCE, OutcomeHandler
 from .settings import NotifierSettings
 from .store import check_database, is_transient, make_engine
@@ -26,7 +27,7 @@ class NotifierService:
         await self.bus.connect(retry_for=retry_for)
         await self.bus.consume(
             NOTIFIER_OUTCOMES,
-            OutcomeHandler(self.engine, self.bus),
+            metrics.counting_failures(OutcomeHandler(self.engine, self.bus), channel="inbox"),
             prefetch=self.settings.prefetch,
         )
         log.info("notifier consuming", queue=NOTIFIER_OUTCOMES.name)

@@ -19,6 +19,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from .. import metrics_server
 from ..events import Envelope, UnparseableEvent, parse_event
 from ..logging import get_logger
 from ..topology import QueueSpec, StreamSpec, declare_queue, declare_stream, declare_topology
@@ -49,6 +50,7 @@ class EventBus:
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._consumers: list[Consumer] = []
+        metrics_server.watch_connection(self)  # the metrics port's /readyz
 
     @property
     def connected(self) -> bool:

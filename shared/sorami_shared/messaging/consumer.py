@@ -14,6 +14,7 @@ from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
+from .. import metrics
 from ..events import Envelope, UnparseableEvent, parse_event
 from ..logging import get_logger, job_context
 from ..topology import QueueSpec
@@ -111,6 +112,7 @@ async def _run_riding_out_outages(
             if not is_transient(exc):
                 raise
             retry += 1
+            metrics.retried_in_place(spec.name)
             delay = backoff_seconds(retry, base=0.2, cap=5.0)
             if loop.time() + delay > deadline or not _channel_open(message):
                 raise
@@ -152,6 +154,7 @@ async def handle_delivery(
             message_id=message.message_id,
             correlation_id=(message.headers or {}).get(HEADER_CORRELATION_ID),
         )
+        metrics.dead_lettered(spec.name, "unparseable")
         await settle(message.reject(requeue=False))
         return
     with job_context(
@@ -167,6 +170,7 @@ async def handle_delivery(
             )
         except Reject as exc:
             log.error("message dead-lettered by handler", queue=spec.name, reason=str(exc))
+            metrics.dead_lettered(spec.name, "rejected")
             await settle(message.reject(requeue=False))
         except asyncio.CancelledError:
             # Shutting down mid-handler: leave it unacknowledged; the broker redelivers it.
@@ -179,9 +183,11 @@ async def handle_delivery(
                 max_attempts=delivery.max_attempts,
                 error=str(exc),
             )
+            metrics.settled(spec.name, "requeued")
             await asyncio.sleep(backoff_seconds(delivery.attempt))
             await settle(message.nack(requeue=True))
         else:
+            metrics.settled(spec.name, "acked")
             await settle(message.ack())
 
 

@@ -8,6 +8,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractExchange
 
+from .. import metrics
 from ..events import Envelope
 
 HEADER_CORRELATION_ID = "x-correlation-id"
@@ -47,8 +48,12 @@ async def publish_confirmed(
             to_message(envelope), routing_key=envelope.type, mandatory=True, timeout=timeout
         )
     except aiormq.exceptions.DeliveryError as exc:
+        metrics.publish_failed(envelope.type)
         raise PublishFailed(f"{envelope.type} {envelope.id} returned: {exc}") from exc
     except (TimeoutError, aiormq.exceptions.AMQPError, RuntimeError) as exc:
+        metrics.publish_failed(envelope.type)
         raise PublishFailed(f"{envelope.type} {envelope.id} not confirmed: {exc!r}") from exc
     if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+        metrics.publish_failed(envelope.type)
         raise PublishFailed(f"{envelope.type} {envelope.id} nacked by the broker")
+    metrics.published(envelope.type)

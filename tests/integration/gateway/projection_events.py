@@ -90,11 +90,10 @@ def failed(
     user: str = "alice",
     kind: Kind = Kind.IMAGE,
     reason: str = "out of memory",
+    code: FailureCode = FailureCode.OUT_OF_MEMORY,
 ) -> Any:
     return new_event(
-        GenerationFailed(
-            job_id=job_id, user_id=user, kind=kind, code=FailureCode.OUT_OF_MEMORY, reason=reason
-        ),
+        GenerationFailed(job_id=job_id, user_id=user, kind=kind, code=code, reason=reason),
         source=SOURCE,
         correlation_id="c",
         event_id=derived_id("generation.failed", job_id),

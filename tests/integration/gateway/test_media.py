@@ -95,3 +95,16 @@ async def test_signed_url_for_a_missing_object_is_404(client):
     signature = sign(TEST_MEDIA_SECRET.encode(), key, expires)
     response = await client.get(f"/media/{key}?expires={expires}&signature={signature}")
     assert response.status_code == 404
+
+
+async def test_a_video_is_served_by_byte_ranges(client, video) -> None:
+    url = _relative(video["url"])
+    whole = await client.get(url)
+    assert whole.headers["accept-ranges"] == "bytes"
+    first = await client.get(url, headers={"Range": "bytes=0-1"})
+    assert first.status_code == 206 and first.content == MP4[:2]
+    assert first.headers["content-range"] == f"bytes 0-1/{len(MP4)}"
+    rest = await client.get(url, headers={"Range": "bytes=2-"})
+    assert first.content + rest.content == whole.content == MP4
+    beyond = await client.get(url, headers={"Range": f"bytes={len(MP4)}-"})
+    assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{len(MP4)}"

@@ -28,6 +28,8 @@ PUBLIC: dict[Route, str] = {
     ("GET", "/docs/oauth2-redirect"): "Swagger UI",
     ("GET", "/redoc"): "ReDoc",
     ("GET", "/media/{key:path}"): "the signature is the capability (checked in its own test)",
+    ("GET", "/"): "the web app: static files, nobody's data",
+    ("POST", "/api/dev/token"): "development sign-in (403 outside development): no one's data",
     # /v1's catch-all answers 404 in OpenAI's shape to any unknown path, token or not
     ("GET", "/v1/{path:path}"): "unknown /v1 endpoint: 404",
     ("POST", "/v1/{path:path}"): "unknown /v1 endpoint: 404",

@@ -24,6 +24,8 @@ from sorami_gateway.projector import Projector
 from sorami_shared.events import Kind, Outcome
 from sorami_shared.messaging import Delivery
 from sorami_shared.storage import make_storage
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
 
 from tests.integration.gateway import projection_events as ev
 from tests.integration.gateway.conftest import auth
@@ -148,7 +150,10 @@ def _routes(app: Any) -> list[tuple[str, str, bool]]:
     for route in contexts:
         methods = getattr(route, "methods", None)
         path = getattr(route, "path", None)
-        if methods and path:
+        inner = getattr(route, "route", route)
+        if isinstance(inner, Mount) and isinstance(inner.app, StaticFiles):
+            found.append(("GET", inner.path or "/", False))  # the web app's files
+        elif methods and path:
             for method in sorted(methods):
                 if method != "HEAD":
                     found.append((method, path, bool(getattr(route, "include_in_schema", True))))

@@ -12,6 +12,7 @@ from sorami_shared.events import Kind
 from sorami_shared.logging import get_logger
 from sorami_shared.storage import Storage, make_storage
 
+from .. import metrics
 from ..auth import Authenticator
 from ..db import create_engine, create_session_factory
 from ..event_hub import EventHub
@@ -20,12 +21,16 @@ from ..media_urls import MediaUrls
 from ..openai_compat import router as openai_router
 from ..readiness import Readiness
 from ..settings import GatewaySettings
+from ..web_app import mount_web_app
 from . import (
     routes_control,
+    routes_dev,
     routes_events,
     routes_generations,
     routes_health,
+    routes_history,
     routes_media,
+    routes_models,
     routes_notifications,
 )
 from .deps import AppContext
@@ -83,6 +88,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(RequestContextMiddleware)
+    metrics.instrument(app)  # served on the metrics port (sorami-gateway api --metrics-port)
     install_error_handlers(app)
     app.include_router(routes_health.router)
     app.include_router(routes_notifications.router)
@@ -91,7 +97,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(routes_events.router)  # server-sent events
     app.include_router(routes_media.router)
     app.include_router(openai_router)  # /v1: the OpenAI-compatible facade
+    app.include_router(routes_history.router)  # /api/generations: both kinds (web gallery)
+    app.include_router(routes_models.router)
+    app.include_router(routes_dev.router)  # /api/dev/token: development sign-in
     _document_generate_bodies(app, request_models)
+    mount_web_app(app, settings)  # last: "/" matches whatever the API did not
     return app
 
 

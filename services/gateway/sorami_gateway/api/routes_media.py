@@ -6,9 +6,10 @@ from __future__ import annotations
 import mimetypes
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from sorami_shared.storage import ObjectNotFound, StorageError
 
+from ..media_ranges import RangeNotSatisfiable, byte_range
 from ..signing import is_safe_key, verify
 from .deps import Context
 
@@ -35,12 +36,15 @@ def content_type_for(key: str) -> str:
     "/media/{key:path}",
     responses={
         200: {"content": {"image/png": {}, "video/mp4": {}}, "description": "The file"},
+        206: {"description": "The byte range asked for (Range: bytes=...)"},
+        416: {"description": "The range is outside the file"},
         403: {"description": "Missing, tampered or expired signature"},
         404: {"description": "No such object"},
     },
 )
 async def media(
     key: str,
+    request: Request,
     context: Context,
     expires: Annotated[int, Query(ge=0, le=2**62)],
     signature: Annotated[str, Query(min_length=64, max_length=64)],
@@ -55,8 +59,23 @@ async def media(
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found") from None
     except StorageError:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "storage unavailable") from None
+    headers = {
+        "Cache-Control": "private, max-age=300",
+        "X-Content-Type-Options": "nosniff",
+        "Accept-Ranges": "bytes",
+    }
+    try:
+        span = byte_range(request.headers.get("range"), len(data))
+    except RangeNotSatisfiable:
+        headers["Content-Range"] = f"bytes */{len(data)}"
+        return Response(status_code=status.HTTP_416_RANGE_NOT_SATISFIABLE, headers=headers)
+    if span is None:
+        return Response(content=data, media_type=content_type_for(key), headers=headers)
+    first, last = span
+    headers["Content-Range"] = f"bytes {first}-{last}/{len(data)}"
     return Response(
-        content=data,
+        content=data[first : last + 1],
+        status_code=status.HTTP_206_PARTIAL_CONTENT,
         media_type=content_type_for(key),
-        headers={"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"},
+        headers=headers,
     )

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sorami_shared.events import GenerationRequested, Kind, new_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .. import user_events
+from .. import metrics, user_events
 from ..cursor import Cursor
 from ..generation_requests import GenerateRequestBase
 from ..media_urls import MediaUrls
@@ -59,6 +59,7 @@ async def create_generation(
         correlation_id=correlation_id,
     )
     await add_to_outbox(session, event)
+    metrics.job_created(session, kind.value, params.model)
     # the first event of its stream (GET /api/events), in the same transaction
     await user_events.append(
         session,
@@ -91,8 +92,31 @@ async def get_generation(
 
 
 async def list_generations(
-    session: AsyncSession, *, user_id: str, kind: Kind, cursor: Cursor | None, limit: int
+    session: AsyncSession, *, user_id: str, kind: Kind | None, cursor: Cursor | None, limit: int
 ) -> tuple[list[Generation], Cursor | None]:
+    """A page of the caller's generations, newest first; ``kind=None`` for both kinds (one
+    index scan per kind of ``ix_generations_history``, merged: no second index needed)."""
+    kinds = [kind] if kind is not None else list(Kind)
+    scans = [_history_scan(user_id, k, cursor, limit + 1) for k in kinds]
+    if len(scans) == 1:
+        query = scans[0]
+    else:
+        merged = sa.union_all(*(scan.subquery().select() for scan in scans)).subquery()
+        query = sa.select(Generation).from_statement(
+            sa.select(merged)
+            .order_by(merged.c.created_at.desc(), merged.c.id.desc())
+            .limit(limit + 1)
+        )
+    rows = list((await session.execute(query)).scalars())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = Cursor(last.created_at, last.id)  # type: ignore[arg-type]
+    return rows, next_cursor
+
+
+def _history_scan(user_id: str, kind: Kind, cursor: Cursor | None, limit: int) -> sa.Select:
     query = sa.select(Generation).where(
         Generation.user_id == user_id, Generation.kind == kind.value
     )
@@ -101,14 +125,7 @@ async def list_generations(
             sa.tuple_(Generation.created_at, Generation.id)
             < sa.tuple_(sa.literal(cursor.created_at), sa.literal(cursor.id))
         )
-    query = query.order_by(Generation.created_at.desc(), Generation.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(query)).scalars())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = Cursor(last.created_at, last.id)  # type: ignore[arg-type]
-    return rows, next_cursor
+    return query.order_by(Generation.created_at.desc(), Generation.id.desc()).limit(limit)
 
 
 async def files_of(
@@ -169,7 +186,7 @@ async def history_page(
     session: AsyncSession,
     *,
     user_id: str,
-    kind: Kind,
+    kind: Kind | None,
     cursor: Cursor | None,
     limit: int,
     urls: MediaUrls,

@@ -20,7 +20,7 @@ from sorami_shared.events import GenerationCancelRequested, Kind, derived_id, ne
 from sorami_shared.logging import get_logger
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .. import storage_deletions, user_events
+from .. import metrics, storage_deletions, user_events
 from ..models import Generation, Status
 from ..outbox import add_to_outbox
 from ..transitions import State, on_cancelled
@@ -68,6 +68,7 @@ async def _cancel_locked(
         )
     )
     await session.refresh(generation)
+    metrics.job_changed(session, generation)
     event = new_event(
         GenerationCancelRequested(
             job_id=generation.id,  # type: ignore[arg-type]

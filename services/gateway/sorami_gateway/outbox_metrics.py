@@ -1,0 +1,41 @@
+"""The outbox's metrics, sampled by the relay (imported by the relay only, so that no other
+gateway process reports a backlog of 0 it never measured)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import sqlalchemy as sa
+from prometheus_client import Gauge
+from sorami_shared.logging import get_logger
+
+from .db import SessionFactory
+from .models import OutboxMessage
+
+log = get_logger(__name__)
+
+OUTBOX_BACKLOG = Gauge("sorami_outbox_backlog", "Outbox rows not yet published")
+OUTBOX_OLDEST_AGE = Gauge(
+    "sorami_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row (0: none)"
+)
+
+
+async def sample_outbox(sessions: SessionFactory, stop: asyncio.Event, interval_s: float) -> None:
+    """Until ``stop``: the outbox backlog and its oldest row's age (one indexed query: the
+    partial index on unpublished rows) every ``interval_s``."""
+    query = sa.select(
+        sa.func.count(),
+        sa.func.extract("epoch", sa.func.now() - sa.func.min(OutboxMessage.created_at)),
+    ).where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
+    while not stop.is_set():
+        try:
+            async with sessions() as session:
+                backlog, oldest_age = (await session.execute(query)).one()
+            OUTBOX_BACKLOG.set(backlog)
+            OUTBOX_OLDEST_AGE.set(float(oldest_age or 0.0))
+        except Exception as exc:  # noqa: BLE001 - database down: the relay says so; sample later
+            log.warning("outbox sampling failed", error=repr(exc)[:300])
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(interval_s):
+                await stop.wait()
