@@ -96,6 +96,24 @@ live-figures: install services
 security-figures: install services
 	SORAMI_FUZZ_EXAMPLES=$(or $(SORAMI_FUZZ_EXAMPLES),40) $(PYTEST) tests/integration/security/test_isolation_matrix.py tests/integration/security/test_fuzz_openapi.py -s -q $(PYTEST_OPTS) | grep -E '^\[(isolation|fuzz)\]|passed|failed'
 
+.PHONY: bench-gpu bench-smoke
+# Issue 13's figures: plain pipe() vs the generator's batching path on a full-size SD-1.x-class
+# model and an AnimateDiff-class video model (random weights, CUDA). BENCH_ARGS=--compile adds
+# torch.compile. bench-smoke runs the same script on the CPU with the tiny models.
+bench-gpu: install
+	$(BIN)/python services/generator/benchmarks/throughput.py $(BENCH_ARGS)
+
+bench-smoke: install
+	$(BIN)/python services/generator/benchmarks/throughput.py --smoke $(BENCH_ARGS)
+
+.PHONY: test-faults-long
+# The fault run with >= 1000 jobs (SORAMI_FAULTS_IMAGES / _VIDEOS set the mix).
+test-faults-long: install services
+	@mkdir -p $(RUN_DIR)
+	SORAMI_FAULTS_IMAGES=$(or $(SORAMI_FAULTS_IMAGES),800) SORAMI_FAULTS_VIDEOS=$(or $(SORAMI_FAULTS_VIDEOS),200) \
+	SORAMI_FAULTS_SETTLE_S=$(or $(SORAMI_FAULTS_SETTLE_S),1800) \
+	SORAMI_FAULTS_REPORT=$(RUN_DIR)/faults-long-run.json $(PYTEST) tests/faults -s $(PYTEST_OPTS)
+
 .PHONY: asyncapi
 # docs/asyncapi.yaml (AsyncAPI 3) from the event models and the topology; a test fails when the
 # committed file differs from what the code produces.

@@ -69,6 +69,10 @@ class ModelSpec(BaseModel):
     max_frames: int = 256
     max_fps: int = 60
     max_guidance_scale: float = 50.0
+    # Batching and speed, the generator's alone (docs/batching.md): compile the denoiser (and
+    # VAE decoder) with torch.compile, warmed up at start; cap one call's images (x frames).
+    compile: bool = False
+    max_batch_images: int | None = Field(default=None, ge=1)
 
     @property
     def builtin(self) -> str | None:

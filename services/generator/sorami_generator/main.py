@@ -16,9 +16,7 @@ from .settings import GeneratorSettings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sorami-generator")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser(
-        "run", help="consume generation.requested and generate", parents=[port_option()]
-    )
+    sub.add_parser("run", help="consume generation.requested and generate", parents=[port_option()])
     build = sub.add_parser("build-tiny", help="build the tiny random-weight models")
     build.add_argument("names", nargs="*", default=["tiny-image", "tiny-video"])
     args = parser.parse_args(argv)

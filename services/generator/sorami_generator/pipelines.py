@@ -14,6 +14,7 @@ from sorami_shared.logging import get_logger
 from sorami_shared.model_registry import ModelSpec
 
 from . import metrics
+from .compiling import compile_pipeline, warm_up
 from .devices import Placement, release_memory
 from .quiet import quiet_libraries
 from .tiny_models import ensure_built
@@ -29,6 +30,7 @@ class LoadedPipeline:
     placement: Placement
     size_bytes: int
     load_s: float
+    compiled: bool = False
 
 
 def resolve_source(spec: ModelSpec, cache_dir: Path) -> str:
@@ -39,9 +41,15 @@ def resolve_source(spec: ModelSpec, cache_dir: Path) -> str:
 
 
 def load_pipeline(
-    name: str, spec: ModelSpec, placement: Placement, cache_dir: Path
+    name: str,
+    spec: ModelSpec,
+    placement: Placement,
+    cache_dir: Path,
+    buckets: list[int] | None = None,
+    max_images: int = 8,
 ) -> LoadedPipeline:
-    """Blocking: build (tiny models), load and place one pipeline."""
+    """Blocking: build (tiny models), load and place one pipeline; compile and warm it up
+    if its entry asks for it (compiling.py)."""
     import diffusers
 
     quiet_libraries()
@@ -64,7 +72,14 @@ def load_pipeline(
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)
     size = _size_bytes(pipe)
-    took = time.perf_counter() - started
+    loaded = LoadedPipeline(name, spec, pipe, placement, size, 0.0, compiled=spec.compile)
+    compile_s = 0.0
+    if spec.compile:
+        t0 = time.perf_counter()
+        compile_pipeline(pipe, buckets or [1])
+        warm_up(loaded, buckets or [1], spec.max_batch_images or max_images)
+        compile_s = time.perf_counter() - t0
+    loaded.load_s = took = time.perf_counter() - started
     log.info(
         "pipeline loaded",
         model=name,
@@ -73,9 +88,11 @@ def load_pipeline(
         dtype=str(placement.dtype),
         size_mb=round(size / 2**20, 1),
         load_s=round(took, 2),
+        compiled=spec.compile,
+        compile_s=round(compile_s, 2),
     )
     metrics.model_loaded(name, took)
-    return LoadedPipeline(name, spec, pipe, placement, size, took)
+    return loaded
 
 
 def _size_bytes(pipe: Any) -> int:
@@ -100,7 +117,11 @@ class PipelineCache:
         *,
         max_pipelines: int = 2,
         max_bytes: int | None = None,
+        buckets: list[int] | None = None,
+        max_images: int = 8,
     ) -> None:
+        self.buckets = buckets
+        self.max_images = max_images
         self.registry = registry
         self.placement = placement
         self.cache_dir = Path(cache_dir)
@@ -126,7 +147,13 @@ class PipelineCache:
             # Make room first, so the old pipeline's memory is free before the new one loads.
             self._evict(keep=self.max_pipelines - 1)
             loaded = await asyncio.to_thread(
-                load_pipeline, name, spec, self.placement, self.cache_dir
+                load_pipeline,
+                name,
+                spec,
+                self.placement,
+                self.cache_dir,
+                self.buckets,
+                self.max_images,
             )
             self._loaded[name] = loaded
             self._evict(keep=self.max_pipelines, protect=name)

@@ -87,5 +87,14 @@ class ProgressReporter:
         self._queue.put_nowait(None)
         await self._task
 
+    async def flush(self, timeout: float = 30) -> None:
+        """``close``, best effort: a progress event that cannot be published is only logged."""
+        from sorami_shared.logging import get_logger
+
+        try:
+            await asyncio.wait_for(self.close(), timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - progress is best effort
+            get_logger(__name__).warning("progress events not flushed", error=repr(exc))
+
     def cancel(self) -> None:
         self._task.cancel()

@@ -1,17 +1,18 @@
-"""Running a pipeline call in a worker thread, so the event loop keeps serving the broker
-(heartbeats, confirms, other deliveries) during minutes-long jobs."""
+"""One pipeline call for a batch of jobs, run on the launch thread (never the event loop's,
+which keeps serving the broker: heartbeats, confirms, other deliveries)."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import metrics
+from .batching import PER_JOB_KWARGS
 from .devices import make_generator
 from .errors import JobAborted
 from .pipelines import LoadedPipeline
@@ -19,87 +20,140 @@ from .requests import PlannedCall, call_parameters
 
 
 class Aborter:
-    """Set from the loop at shutdown; the step callback raises on the next step."""
+    """One job's stop switch: shutdown, cancel or time limit. Told on the event loop; the
+    launch thread's step callback stops the call once every job in it is stopped, and
+    ``when_stopped`` callbacks let the job end at once without waiting for its batch."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._listeners: list[Callable[[], None]] = []
         self.timed_out = False
         self.cancelled = False
         self.steps_done = 0  # denoising steps finished (written by the pipeline's thread)
         self.step_ended_at: list[float] = []  # wall time of each finished step
 
-    def abort(self) -> None:
+    def when_stopped(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def _stop(self) -> None:
         self._event.set()
+        for listener in self._listeners:
+            listener()
+
+    def abort(self) -> None:
+        """The worker is shutting down and gave up waiting: leave the job for redelivery."""
+        self._stop()
 
     def cancel(self) -> None:
-        """The user cancelled the job: stop at the next step; the job then ends CANCELLED."""
+        """The user cancelled the job: it ends CANCELLED."""
         self.cancelled = True
-        self._event.set()
+        self._stop()
+
+    def time_out(self) -> None:
+        """The job ran past ``max_job_s``: it fails (timed_out)."""
+        self.timed_out = True
+        self._stop()
 
     def step_finished(self, step: int) -> None:
         self.steps_done = step
         self.step_ended_at.append(time.time())
 
-    def time_out(self) -> None:
-        """The job ran past ``max_job_s``: stop at the next step; the job then fails."""
-        self.timed_out = True
-        self._event.set()
-
     @property
     def aborted(self) -> bool:
         return self._event.is_set()
 
+    def raise_if_stopped(self) -> None:
+        if self.aborted:
+            raise JobAborted("stopped")
 
-def run_pipeline(
-    loaded: LoadedPipeline,
-    call: PlannedCall,
-    on_step: Callable[[int, int], None],
-    aborter: Aborter | None = None,
-) -> np.ndarray:
-    """Blocking. Returns uint8 pixels: images (n, H, W, 3) or videos (n, F, H, W, 3)."""
+
+@dataclass
+class BatchItem:
+    """One job's share of a pipeline call, as the launch thread sees it."""
+
+    call: PlannedCall
+    on_step: Callable[[int, int], None]
+    aborter: Aborter
+
+
+def batch_kwargs(loaded: LoadedPipeline, items: list[BatchItem], pad_to: int = 0) -> dict[str, Any]:
+    """One call for every item: a prompt, a negative prompt and a seeded generator per image
+    (image i of a job seeded s uses s + i, alone or batched), padded with blank images up to
+    ``pad_to`` (compiled models: a few batch sizes, so shapes never recompile)."""
+    accepted = call_parameters(loaded.pipe)
+    first = items[0].call.kwargs
+    kwargs = {k: v for k, v in first.items() if k not in PER_JOB_KWARGS}
+    prompts: list[str] = []
+    negatives: list[str] = []
+    seeds: list[int] = []
+    for item in items:
+        n = item.call.outputs
+        prompts += [item.call.kwargs["prompt"]] * n
+        negatives += [item.call.kwargs.get("negative_prompt") or ""] * n
+        seeds += [(item.call.seed + i) % 2**63 for i in range(n)]
+    blanks = max(0, pad_to - len(prompts))
+    prompts, negatives, seeds = (
+        prompts + [""] * blanks,
+        negatives + [""] * blanks,
+        seeds + [0] * blanks,
+    )
+    kwargs["prompt"] = prompts
+    if any(negatives):
+        kwargs["negative_prompt"] = negatives
+    for count_kw in ("num_images_per_prompt", "num_videos_per_prompt"):
+        if count_kw in accepted:
+            kwargs[count_kw] = 1
+    kwargs["generator"] = [make_generator(loaded.placement.device, s) for s in seeds]
+    kwargs["output_type"] = "pt"
+    return kwargs
+
+
+def run_batch(loaded: LoadedPipeline, items: list[BatchItem], pad_to: int = 0) -> list[np.ndarray]:
+    """Blocking, on the launch thread. Returns each item's uint8 pixels: images (n, H, W, 3)
+    or videos (n, F, H, W, 3). Stops at the next step once every item is aborted."""
     import torch
 
     pipe = loaded.pipe
     accepted = call_parameters(pipe)
-    kwargs: dict[str, Any] = dict(call.kwargs)
-    kwargs["generator"] = make_generator(loaded.placement.device, call.seed)
-    kwargs["output_type"] = "np"
-    total = call.steps
+    kwargs = batch_kwargs(loaded, items, pad_to)
+    total = items[0].call.steps
+    video = items[0].call.kind.value == "video"
+
+    def step_done(step: int, steps: int) -> None:
+        for item in items:
+            if not item.aborter.aborted:
+                item.aborter.step_finished(step)
+                item.on_step(step, steps)
+        check_abort()
 
     def check_abort() -> None:
-        if aborter is not None and aborter.aborted:
-            raise JobAborted("worker shutting down")
+        if all(item.aborter.aborted for item in items):
+            raise JobAborted("every job of the batch was stopped")
 
     if "callback_on_step_end" in accepted:
 
         def on_step_end(
             _pipe: Any, step: int, _timestep: Any, cb_kwargs: dict[str, Any]
         ) -> dict[str, Any]:
-            steps = getattr(_pipe, "_num_timesteps", None) or total
-            if aborter is not None:
-                aborter.step_finished(step + 1)
-            on_step(step + 1, steps)
-            check_abort()  # after the step's bookkeeping: the step it stops after is counted
+            step_done(step + 1, getattr(_pipe, "_num_timesteps", None) or total)
             return cb_kwargs
 
         kwargs["callback_on_step_end"] = on_step_end
     elif "callback" in accepted:  # older pipelines (e.g. TextToVideoSDPipeline)
-
-        def on_step_legacy(step: int, _timestep: Any, _latents: Any) -> None:
-            if aborter is not None:
-                aborter.step_finished(step + 1)
-            on_step(step + 1, total)
-            check_abort()
-
-        kwargs["callback"] = on_step_legacy
+        kwargs["callback"] = lambda step, _t, _latents: step_done(step + 1, total)
         if "callback_steps" in accepted:
             kwargs["callback_steps"] = 1
 
-    check_abort()  # cancelled (or shutting down) while waiting for the device
-    with torch.inference_mode(), metrics.pipeline_call(loaded.name):
+    check_abort()  # stopped while waiting for the device
+    with torch.inference_mode(), metrics.pipeline_call(loaded.name, batch_size=len(items)):
         result = pipe(**kwargs)
-    pixels = result.frames if call.kind.value == "video" else result.images
-    return to_uint8(pixels, video=call.kind.value == "video")
+        pixels = to_uint8(result.frames if video else result.images, video=video)
+    out: list[np.ndarray] = []
+    start = 0
+    for item in items:
+        out.append(pixels[start : start + item.call.outputs])
+        start += item.call.outputs
+    return out
 
 
 def to_uint8(pixels: Any, *, video: bool) -> np.ndarray:
@@ -107,7 +161,9 @@ def to_uint8(pixels: Any, *, video: bool) -> np.ndarray:
     import torch
 
     if isinstance(pixels, torch.Tensor):
-        pixels = pixels.float().cpu().numpy()
+        pixels = _channels_last(pixels, video=video)
+        # on the device: a quarter of the bytes cross to the host
+        pixels = pixels.float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
     if isinstance(pixels, list):
         pixels = np.stack([_as_array(p) for p in pixels])
     arr = np.asarray(pixels)
@@ -127,6 +183,15 @@ def to_uint8(pixels: Any, *, video: bool) -> np.ndarray:
     return np.ascontiguousarray(arr[..., :3])
 
 
+def _channels_last(pixels: Any, *, video: bool) -> Any:
+    """diffusers' ``output_type="pt"`` is channels-first: (n, C, H, W) or (n, F, C, H, W)."""
+    channel_dim = 2 if video else 1
+    if pixels.ndim == (5 if video else 4) and pixels.shape[channel_dim] in (1, 3, 4):
+        if pixels.shape[-1] not in (1, 3, 4):
+            return pixels.movedim(channel_dim, -1)
+    return pixels
+
+
 def _as_array(item: Any) -> np.ndarray:
     if isinstance(item, list):
         return np.stack([_as_array(i) for i in item])
@@ -134,12 +199,3 @@ def _as_array(item: Any) -> np.ndarray:
     if arr.dtype != np.uint8:
         arr = (np.clip(arr.astype(np.float32), 0, 1) * 255).round().astype(np.uint8)
     return arr
-
-
-async def run_in_thread(
-    loaded: LoadedPipeline,
-    call: PlannedCall,
-    on_step: Callable[[int, int], None],
-    aborter: Aborter | None = None,
-) -> np.ndarray:
-    return await asyncio.to_thread(run_pipeline, loaded, call, on_step, aborter)

@@ -1,8 +1,9 @@
 """The worker process: connect, consume, and shut down cleanly.
 
-SIGTERM/SIGINT: stop consuming, give the job in hand ``shutdown_grace_s`` to finish (its
-completed event is published and the message acked), else abort it and close the connection
-so the broker redelivers it to another worker. Returns normally (exit code 0).
+SIGTERM/SIGINT: stop consuming, hand the jobs not yet on the device back at once, give the
+running batch ``shutdown_grace_s`` to finish (each job's terminal event is published and its
+message acked), else abort it and close the connection so the broker redelivers every
+unfinished job to another worker. Returns normally (exit code 0).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from sorami_shared.messaging import EventBus
 from sorami_shared.storage import Storage, StorageError, make_storage
 from sorami_shared.topology import GENERATOR_CANCELS, GENERATOR_REQUESTS
 
+from .batcher import Batcher
+from .batching import BatchLimits
 from .cancels import CancelRegistry
+from .compiling import use_cache_dir
 from .devices import describe, resolve_placement
 from .jobs import SOURCE, JobProcessor
 from .pipelines import PipelineCache
@@ -28,6 +32,8 @@ log = get_logger(__name__)
 
 def make_pipeline_cache(settings: GeneratorSettings) -> PipelineCache:
     placement = resolve_placement(settings.device, settings.dtype)
+    limits = BatchLimits.resolve(settings, cuda=placement.is_cuda)
+    use_cache_dir(settings.model_cache_dir)
     max_bytes = (
         int(settings.max_cached_pipeline_gb * 2**30) if settings.max_cached_pipeline_gb else None
     )
@@ -37,6 +43,8 @@ def make_pipeline_cache(settings: GeneratorSettings) -> PipelineCache:
         settings.model_cache_dir,
         max_pipelines=settings.max_cached_pipelines,
         max_bytes=max_bytes,
+        buckets=settings.compile_buckets,
+        max_images=limits.max_batch_images,
     )
 
 
@@ -55,13 +63,18 @@ async def run_worker(
 
     pipelines = pipelines or make_pipeline_cache(settings)
     storage = storage or make_storage(settings)
+    limits = BatchLimits.resolve(settings, cuda=pipelines.placement.is_cuda)
+    prefetch = settings.prefetch or 2 * limits.max_batch
     log.info(
         "generator starting",
         device=pipelines.placement.device,
         dtype=str(pipelines.placement.dtype),
         models=sorted(settings.registry),
         storage=settings.storage_backend,
-        prefetch=settings.prefetch,
+        prefetch=prefetch,
+        max_batch=limits.max_batch,
+        max_batch_images=limits.max_batch_images,
+        batch_window_ms=limits.window_s * 1000,
         **describe(),
     )
     try:
@@ -76,23 +89,28 @@ async def run_worker(
     cancels = CancelRegistry(
         memory_s=settings.cancel_memory_s, max_entries=settings.cancel_memory_max
     )
-    processor = JobProcessor(settings, bus.publish, storage, pipelines, cancels=cancels)
+    batcher = Batcher(limits, buckets=settings.compile_buckets)
+    processor = JobProcessor(
+        settings, bus.publish, storage, pipelines, cancels=cancels, batcher=batcher
+    )
     try:
         # every replica reads every cancel, including those said before it started
         await bus.subscribe(GENERATOR_CANCELS, cancels.on_event, replay_s=settings.cancel_memory_s)
-        await bus.consume(GENERATOR_REQUESTS, processor.handle, prefetch=settings.prefetch)
+        await bus.consume(GENERATOR_REQUESTS, processor.handle, prefetch=prefetch)
         log.info("generator consuming", queue=GENERATOR_REQUESTS.name)
         await stop.wait()
 
         log.info("shutting down: no new jobs", grace_s=settings.shutdown_grace_s)
         started = time.monotonic()
         await bus.stop_consuming()
+        processor.abort_waiting()  # not started yet: straight back to the queue
         if await bus.drain(settings.shutdown_grace_s):
             log.info("jobs in hand finished", waited_s=round(time.monotonic() - started, 2))
         else:
             log.warning("grace period over; leaving jobs in hand unacknowledged for redelivery")
             processor.abort_all()
     finally:
+        await batcher.close()
         await bus.close()  # unacknowledged deliveries go back to the queue
         await storage.close()
     log.info("generator stopped")

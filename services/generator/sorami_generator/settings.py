@@ -27,7 +27,18 @@ class GeneratorSettings(ServiceSettings, StorageSettings, ModelRegistrySettings)
     model_cache_dir: Path = Path(".data/models")
     preload_models: list[str] = Field(default_factory=list, description="loaded at start")
 
-    prefetch: int = Field(default=1, ge=1)
+    # Cross-job batching (docs/batching.md). None = the device's default (batching.py).
+    max_batch: int | None = Field(default=None, ge=1, description="jobs in one pipeline call")
+    max_batch_images: int | None = Field(
+        default=None, ge=1, description="images (videos x frames) in one pipeline call"
+    )
+    batch_window_ms: float | None = Field(
+        default=None, ge=0, description="wait for batch-mates, only while work is running"
+    )
+    prefetch: int | None = Field(default=None, ge=1, description="default: 2 x max_batch")
+    compile_buckets: list[int] = Field(
+        default=[1, 2, 4, 8, 16, 32, 64], description="padded batch sizes of compiled models"
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     max_cached_pipelines: int = Field(default=2, ge=1)

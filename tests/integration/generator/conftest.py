@@ -65,8 +65,11 @@ def settings_for(amqp_url: str, tiny_models_dir: Path, tmp_path: Path):
 class EventTap:
     """A private queue bound to every generation.* event: what the gateway would see."""
 
-    def __init__(self, url: str) -> None:
+    KEYS = ("generation.progress", "generation.completed", "generation.failed")
+
+    def __init__(self, url: str, keys: tuple[str, ...] = KEYS) -> None:
         self.url = url
+        self.keys = keys
         self.events: list[Envelope[Any]] = []
         self._conn: aio_pika.abc.AbstractRobustConnection | None = None
 
@@ -77,7 +80,7 @@ class EventTap:
             EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
         )
         queue = await channel.declare_queue(exclusive=True)
-        for key in ("generation.progress", "generation.completed", "generation.failed"):
+        for key in self.keys:
             await queue.bind(exchange, routing_key=key)
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
@@ -108,7 +111,7 @@ class EventTap:
             done = [
                 e
                 for e in self.for_job(job_id)
-                if e.type in ("generation.completed", "generation.failed")
+                if e.type in ("generation.completed", "generation.failed", "generation.cancelled")
             ]
             if done:
                 return done[0]
@@ -135,7 +138,11 @@ async def client_bus(amqp_url: str) -> AsyncIterator[EventBus]:
 
 
 def request(
-    kind: Kind = Kind.IMAGE, *, job_id: uuid.UUID | None = None, **params: Any
+    kind: Kind = Kind.IMAGE,
+    *,
+    job_id: uuid.UUID | None = None,
+    user_id: str = "alice",
+    **params: Any,
 ) -> Envelope[GenerationRequested]:
     base: dict[str, Any] = {
         "prompt": "a red fox in the snow",
@@ -150,7 +157,7 @@ def request(
     base.update(params)
     data = GenerationRequested(
         job_id=job_id or uuid.uuid4(),
-        user_id="alice",
+        user_id=user_id,
         kind=kind,
         params=GenerationParams(**base),
     )

@@ -37,14 +37,18 @@ class FakePipe:
             raise self.error
         for step in range(num_inference_steps):
             callback_on_step_end(self, step, 0, {})
+        count = len(prompt) if isinstance(prompt, list) else num_images_per_prompt
+        assert isinstance(generator, list) and len(generator) == count  # one per image
 
         class Out:
-            images = np.zeros((num_images_per_prompt, height, width, 3), dtype=np.float32)
+            images = np.zeros((count, height, width, 3), dtype=np.float32)
 
         return Out()
 
 
 class FakeCache:
+    placement = Placement("cpu", torch.float32)
+
     def __init__(self, pipe):
         self.pipe = pipe
         self.evicted = 0

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from sorami_generator.batching import BatchLimits
 from sorami_generator.settings import BUILTIN_MODELS, GeneratorSettings
 from sorami_shared.events import Kind
 
@@ -16,7 +17,8 @@ REAL = {
 
 def test_defaults(monkeypatch):
     s = GeneratorSettings()
-    assert s.prefetch == 1 and s.device == "auto" and s.dtype == "auto"
+    assert s.prefetch is None and s.device == "auto" and s.dtype == "auto"  # None: 2 x max_batch
+    assert s.max_batch is s.max_batch_images is s.batch_window_ms is None  # None: per device
     assert str(s.model_cache_dir) == ".data/models" and s.progress_min_interval_s == 0.25
     assert set(s.registry) == set(BUILTIN_MODELS)
 
@@ -46,3 +48,22 @@ def test_models_from_a_file(monkeypatch, tmp_path, suffix):
 def test_preloading_an_unknown_model_is_a_configuration_error():
     with pytest.raises(ValueError, match="unknown models"):
         GeneratorSettings(preload_models=["nope"])
+
+
+def test_batch_limits_default_per_device_and_settings_win(monkeypatch):
+    cpu = BatchLimits.resolve(GeneratorSettings(), cuda=False)
+    cuda = BatchLimits.resolve(GeneratorSettings(), cuda=True)
+    assert (cpu.max_batch, cpu.max_batch_images, cpu.window_s) == (8, 32, 0.02)
+    assert (cuda.max_batch, cuda.max_batch_images, cuda.window_s) == (64, 64, 0.005)
+    monkeypatch.setenv("SORAMI_GENERATOR_MAX_BATCH", "3")
+    monkeypatch.setenv("SORAMI_GENERATOR_BATCH_WINDOW_MS", "0")
+    mine = BatchLimits.resolve(GeneratorSettings(), cuda=True)
+    assert (mine.max_batch, mine.max_batch_images, mine.window_s) == (3, 64, 0.0)
+
+
+def test_a_model_entry_can_ask_for_compile_and_its_own_batch_cap():
+    s = GeneratorSettings(
+        models={"big": {**REAL["sd-turbo"], "compile": True, "max_batch_images": 4}}
+    )
+    assert s.registry["big"].compile and s.registry["big"].max_batch_images == 4
+    assert not s.registry["tiny-image"].compile

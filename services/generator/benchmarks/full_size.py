@@ -1,0 +1,89 @@
+"""Full-size random-weight models for the throughput benchmark, saved once with
+``save_pretrained`` so the generator loads them through ``from_pretrained`` like any model.
+
+- ``sd15-random``: SD 1.x's architecture. diffusers' default ``UNet2DConditionModel`` config
+  with ``cross_attention_dim=768`` (860M parameters), an ``AutoencoderKL`` with SD's 4 blocks
+  (128/256/512/512), a CLIP ViT-L/14-sized text encoder (768 wide, 12 layers).
+- ``animatediff-random``: the same components plus an AnimateDiff v1.5-sized
+  ``MotionAdapter`` (320/640/1280/1280, 2 motion layers per block, 32 frames max).
+
+Weights are random: nothing is downloaded, and the timing is the same as for trained weights.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+
+def _components() -> dict[str, Any]:
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+    from sorami_generator.tiny_models import tiny_tokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=49408, max_position_embeddings=77, bos_token_id=0, eos_token_id=1,
+            pad_token_id=1, projection_dim=768, hidden_act="quick_gelu", hidden_size=768,
+            intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12,
+        )
+    )  # fmt: skip
+    vae = AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        layers_per_block=2,
+        sample_size=512,
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
+        timestep_spacing="trailing",
+    )  # fmt: skip
+    return {
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tiny_tokenizer(),
+        "unet": UNet2DConditionModel(sample_size=64, cross_attention_dim=768),
+        "scheduler": scheduler,
+    }
+
+
+def build_image() -> Any:
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline(
+        **_components(), safety_checker=None, feature_extractor=None,
+        requires_safety_checker=False,
+    )  # fmt: skip
+
+
+def build_video() -> Any:
+    from diffusers import AnimateDiffPipeline, MotionAdapter
+
+    adapter = MotionAdapter(
+        block_out_channels=(320, 640, 1280, 1280), motion_layers_per_block=2,
+        motion_max_seq_length=32,
+    )  # fmt: skip
+    return AnimateDiffPipeline(
+        **_components(), motion_adapter=adapter, feature_extractor=None, image_encoder=None
+    )
+
+
+BUILDERS = {"sd15-random": (build_image, "image", "StableDiffusionPipeline"),
+            "animatediff-random": (build_video, "video", "AnimateDiffPipeline")}  # fmt: skip
+
+
+def ensure_saved(name: str, root: Path) -> Path:
+    """The model's directory under ``root``, building and saving it first if needed."""
+    target = Path(root) / name
+    if (target / "model_index.json").exists():
+        return target
+    tmp = target.with_name(f".{name}-tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    BUILDERS[name][0]().save_pretrained(tmp)
+    tmp.rename(target)
+    return target

@@ -1,0 +1,250 @@
+"""Throughput of the generator's own path against plain ``pipe()`` calls (issue 13).
+
+    make bench-gpu                                             # CUDA, bf16, SD-1.x class
+    python services/generator/benchmarks/throughput.py --compile
+    python services/generator/benchmarks/throughput.py --smoke # CPU, tiny models (a check)
+
+For an image model and a video model it prints: plain ``pipe()`` at two batch sizes; a lone
+job's latency on an idle worker; then a burst of one-image jobs from several users through
+the real ``JobProcessor`` and ``Batcher`` (local storage, an in-process publish): images/s,
+its ratio to both plain figures, p50/p95 job latency, the device's idle fraction between
+batches, the batch sizes, and MFU (FLOPs from ``torch.utils.flop_counter``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}  # dense bf16
+
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--smoke", action="store_true", help="CPU, tiny models, small sizes")
+    p.add_argument("--compile", action="store_true", help="compile: true for both models")
+    p.add_argument("--jobs", type=int, help="one-image jobs in the burst (64; smoke 16)")
+    p.add_argument("--users", type=int, default=8)
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--size", type=int, help="image side (512; smoke 32)")
+    p.add_argument("--frames", type=int, help="video frames (16; smoke 8)")
+    p.add_argument("--video-jobs", type=int, help="videos in the video burst (16; smoke 4)")
+    p.add_argument("--no-video", action="store_true")
+    p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    p.add_argument("--peak-tflops", type=float, help="the device's peak, for MFU")
+    p.add_argument("--model-dir", type=Path, default=Path(".data/bench-models"))
+    a = p.parse_args()
+    small = a.smoke
+    a.jobs = a.jobs or (16 if small else 64)
+    a.size = a.size or (32 if small else 512)
+    a.frames = a.frames or (8 if small else 16)
+    a.video_jobs = a.video_jobs or (4 if small else 16)
+    return a
+
+
+def settings_for(a: argparse.Namespace, work: Path) -> Any:
+    from sorami_generator.settings import GeneratorSettings
+
+    side = {"width": a.size, "height": a.size}  # where a compiled model warms up
+    common = {"compile": a.compile, "max_width": 1024, "max_height": 1024}
+    if a.smoke:
+        models = {
+            "image": {"source": "builtin:tiny-image", "kind": "image", "defaults": side,
+                      "pipeline": "StableDiffusionPipeline", **common},
+            "video": {"source": "builtin:tiny-video", "kind": "video", "max_frames": 32,
+                      "pipeline": "AnimateDiffPipeline", **common,
+                      "defaults": {"width": a.size // 2, "height": a.size // 2,
+                                   "num_frames": a.frames}},
+        }  # fmt: skip
+        device, dtype, cache = "cpu", "float32", a.model_dir
+        limits = {"max_batch_images": 4 * a.frames}  # a few videos per call
+    else:
+        from full_size import BUILDERS, ensure_saved
+
+        models = {}
+        for kind, name in (("image", "sd15-random"), ("video", "animatediff-random")):
+            if kind == "video" and a.no_video:
+                continue
+            source = ensure_saved(name, a.model_dir)
+            _, _, pipeline = BUILDERS[name]
+            defaults = {**side, "num_frames": a.frames} if kind == "video" else side
+            models[kind] = {"source": str(source), "kind": kind, "pipeline": pipeline,
+                            "defaults": defaults, **common}  # fmt: skip
+        device, dtype, cache, limits = "cuda", a.dtype, a.model_dir, {}
+    return GeneratorSettings(
+        environment="test", models=models, model_cache_dir=cache, device=device, dtype=dtype,
+        storage_local_dir=work / "media", progress_min_interval_s=0.25, **limits,
+    )  # fmt: skip
+
+
+def request(kind: str, a: argparse.Namespace, user: str, seed: int) -> Any:
+    from sorami_shared.events import GenerationParams, GenerationRequested, Kind, new_event
+
+    side = a.size if kind == "image" else max(8, a.size // 2 if a.smoke else a.size)
+    extra = {"num_frames": a.frames, "fps": 8} if kind == "video" else {}
+    params = GenerationParams(
+        prompt=f"a photograph of an astronaut riding a horse, take {seed}", model=kind,
+        width=side, height=side, num_inference_steps=a.steps, guidance_scale=0.0, seed=seed,
+        **extra,
+    )  # fmt: skip
+    data = GenerationRequested(job_id=uuid.uuid4(), user_id=user, kind=Kind(kind), params=params)
+    return new_event(data, source="bench", correlation_id=f"bench-{seed}")
+
+
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def plain_call(loaded: Any, env: Any, batch: int) -> None:
+    p = env.data.params
+    extra = {"num_frames": p.num_frames} if p.num_frames else {}
+    count = "num_videos_per_prompt" if p.num_frames else "num_images_per_prompt"
+    with torch.inference_mode():
+        loaded.pipe(
+            p.prompt, width=p.width, height=p.height, num_inference_steps=p.num_inference_steps,
+            guidance_scale=p.guidance_scale, output_type="np", **{count: batch}, **extra,
+            generator=torch.Generator(loaded.placement.device).manual_seed(0),
+        )  # fmt: skip
+    sync()
+
+
+def plain(loaded: Any, env: Any, batch: int, repeats: int) -> float:
+    """Median seconds of a plain ``pipe()`` call at ``batch`` (after a warm-up call)."""
+    plain_call(loaded, env, batch)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        plain_call(loaded, env, batch)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def flops_per_output(loaded: Any, env: Any) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        plain_call(loaded, env, 1)
+    return float(counter.get_total_flops())
+
+
+async def through_generator(proc: Any, envs: list[Any]) -> tuple[float, list[float]]:
+    """All jobs handed in at once; (seconds to the last terminal event, each job's latency)."""
+    from sorami_shared.messaging import Delivery
+
+    first = Delivery(attempt=1, max_attempts=6, redelivered=False)
+    t0 = time.perf_counter()
+
+    async def one(env: Any) -> float:
+        await proc.handle(env, first)
+        return time.perf_counter() - t0
+
+    latencies = await asyncio.gather(*(one(e) for e in envs))
+    return time.perf_counter() - t0, list(latencies)
+
+
+def pct(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+async def bench_kind(kind: str, a: argparse.Namespace, proc: Any, peak: float | None) -> None:
+    n = a.jobs if kind == "image" else a.video_jobs
+    big = 16 if kind == "image" else 4
+    repeats = 1 if a.smoke else 5
+    t0 = time.perf_counter()
+    loaded = await proc.pipelines.get(kind)
+    print(f"[{kind}] loaded in {time.perf_counter() - t0:.1f}s (compile + warm-up included:"
+          f" {a.compile}); {loaded.size_bytes / 2**20:.0f} MiB")  # fmt: skip
+    env = request(kind, a, "u0", 0)
+    p = env.data.params
+    shape = (
+        f"{p.width}x{p.height} x{p.num_frames} frames" if p.num_frames else f"{p.width}x{p.height}"
+    )
+    # off the event loop's thread, like the worker's launch thread (same threading, same figures)
+    one_s = await asyncio.to_thread(plain, loaded, env, 1, repeats)
+    big_s = await asyncio.to_thread(plain, loaded, env, big, repeats)
+    print(f"[{kind}] {shape}, {a.steps} steps, guidance 0: plain pipe() batch 1:"
+          f" {one_s * 1000:.0f} ms ({1 / one_s:.2f}/s); batch {big}: {big_s * 1000:.0f} ms"
+          f" ({big / big_s:.2f}/s)")  # fmt: skip
+    lone = []
+    for i in range(repeats):
+        _, [latency] = await through_generator(proc, [request(kind, a, "lone", 1000 + i)])
+        lone.append(latency)
+    lone_s = statistics.median(lone)
+    print(f"[{kind}] lone job on an idle worker: {lone_s * 1000:.0f} ms = {lone_s / one_s:.2f}x"
+          " plain batch 1 (job includes encode, storage, events)")  # fmt: skip
+    proc.batcher.stats.reset()
+    envs = [request(kind, a, f"user{i % a.users}", i) for i in range(n)]
+    took, latencies = await through_generator(proc, envs)
+    stats = proc.batcher.stats
+    rate = n / took
+    sizes = ", ".join(f"{k}x{v}" for k, v in sorted(stats.sizes.items()))
+    p50, p95 = pct(latencies, 0.5) * 1000, pct(latencies, 0.95) * 1000
+    print(f"[{kind}] burst of {n} one-{kind} jobs from {min(n, a.users)} users: {rate:.2f}"
+          f" {kind}s/s = {rate * one_s:.2f}x plain batch 1, {rate / (big / big_s):.2f}x plain"
+          f" batch {big}; job latency p50 {p50:.0f} ms, p95 {p95:.0f} ms")  # fmt: skip
+    print(f"[{kind}] device idle between batches: {stats.idle_fraction * 100:.1f}% of"
+          f" {stats.batches} calls; batch sizes (jobs x calls): {sizes}")  # fmt: skip
+    flops = await asyncio.to_thread(flops_per_output, loaded, env)
+    mfu = f"{rate * flops / (peak * 1e12) * 100:.1f}%" if peak else "n/a (no known peak)"
+    print(f"[{kind}] {flops / 1e12:.3f} TFLOP per {kind}; MFU under the burst: {mfu}")
+
+
+async def main_async(a: argparse.Namespace) -> int:
+    from sorami_generator.batcher import Batcher
+    from sorami_generator.batching import BatchLimits
+    from sorami_generator.jobs import JobProcessor
+    from sorami_generator.service import make_pipeline_cache
+    from sorami_shared.storage.local import LocalStorage
+
+    with tempfile.TemporaryDirectory(prefix="sorami-bench-") as tmp:
+        settings = settings_for(a, Path(tmp))
+        pipelines = make_pipeline_cache(settings)
+        limits = BatchLimits.resolve(settings, cuda=pipelines.placement.is_cuda)
+        name = torch.cuda.get_device_name(0) if pipelines.placement.is_cuda else "cpu"
+        peak = a.peak_tflops or next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+        print(f"device={name} dtype={pipelines.placement.dtype} torch={torch.__version__}"
+              f" max_batch={limits.max_batch} max_batch_images={limits.max_batch_images}"
+              f" batch_window_ms={limits.window_s * 1000:g} compile={a.compile}")  # fmt: skip
+
+        async def publish(_envelope: Any) -> None:
+            return None
+
+        batcher = Batcher(limits, buckets=settings.compile_buckets)
+        proc = JobProcessor(settings, publish, LocalStorage(settings), pipelines, batcher=batcher)
+        try:
+            for kind in ("image",) if a.no_video else ("image", "video"):
+                await bench_kind(kind, a, proc, peak)
+        finally:
+            await batcher.close()
+    return 0
+
+
+def main() -> int:
+    from sorami_shared.logging import configure_logging
+
+    a = parse()
+    if not a.smoke and not torch.cuda.is_available():
+        print("no CUDA device: run with --smoke for the CPU check", file=sys.stderr)
+        return 2
+    if torch.cuda.is_available() and not a.smoke:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    configure_logging("bench", fmt="console", level="WARNING")
+    return asyncio.run(main_async(a))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
