@@ -17,7 +17,7 @@ from tests.e2e.system import System, wait_terminal
 
 pytestmark = pytest.mark.e2e
 
-GHOST_MODEL = "ghost-image"  # allowed by the gateway, unknown to the generator: FAILED
+GHOST_MODEL = "ghost-image"  # in the gateway's registry and allow-list, not the generator's: FAILED
 SMALL = {"width": 64, "height": 64, "num_inference_steps": 2}
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 PROCESSES = (
@@ -52,7 +52,11 @@ def total(samples: Samples, name: str, **labels: str) -> float:
 
 
 async def test_every_process_reports_what_the_jobs_did(make_system) -> None:
-    system: System = await make_system(image_models=["tiny-image", GHOST_MODEL], watchdog=True)
+    system: System = await make_system(
+        image_models=["tiny-image", GHOST_MODEL],
+        gateway_models={GHOST_MODEL: {"source": "ghost/none", "kind": "image"}},
+        watchdog=True,
+    )
     users = ["metrics-ann", "metrics-bob"]
     jobs: list[tuple[str, str, str]] = []  # (user, kind, job id)
     for i, (kind, body) in enumerate(

@@ -143,7 +143,7 @@ async def test_stream_auth_tokens_heartbeats_bad_input_and_resync(make_settings,
 async def _expire(stream_token: str, url: str) -> None:
     import asyncio
 
-    await asyncio.sleep(1.1)  # the token's own lifetime (1 s), not a synchronisation
+    await asyncio.sleep(2.1)  # the token's own lifetime (1 s, rounded up to whole seconds)
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
         r = await http.get("/api/events", params={"stream_token": stream_token})
         assert r.status_code == 401

@@ -49,3 +49,9 @@ def test_unsafe_keys(key):
 
 def test_safe_key():
     assert is_safe_key(KEY) and is_safe_key("video/abc/0.mp4")
+
+
+@pytest.mark.parametrize("signature", ["Æ" * 64, "é" + "0" * 63, "\U0001f600" * 16])
+def test_a_non_ascii_signature_is_refused_not_an_error(signature):
+    # hmac.compare_digest raises TypeError on non-ASCII str: the fuzzer's 500 on /media
+    assert not verify(SECRET, KEY, 10**12, signature, now=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import jwt
 import pytest
 from sorami_gateway.events import stream_tokens
@@ -24,7 +26,10 @@ def test_issued_token_opens_the_stream_for_its_user_only() -> None:
     assert ttl == settings.stream_token_ttl_s
     assert stream_tokens.verify(settings, token) == "alice"
     claims = jwt.decode(token, options={"verify_signature": False})
-    assert claims["aud"] == stream_tokens.AUDIENCE and claims["exp"] - claims["iat"] == ttl
+    assert claims["aud"] == stream_tokens.AUDIENCE
+    # whole seconds, rounded up: the token lives at least ttl, at most one second more
+    assert ttl <= claims["exp"] - claims["iat"] <= ttl + 1
+    assert claims["exp"] >= time.time() + ttl - 0.5  # never shorter than asked (was: floored)
 
 
 def test_user_jwts_foreign_keys_and_expired_tokens_are_refused() -> None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import jwt
 
@@ -44,7 +45,9 @@ def issue(settings: GatewaySettings, user_id: str) -> tuple[str, int]:
         "sub": user_id,
         "aud": AUDIENCE,
         "iat": now,
-        "exp": now + timedelta(seconds=ttl),
+        # NumericDate is whole seconds and PyJWT truncates: round up, so that a token lives at
+        # least ttl seconds (at most one more), never less (a 1 s token could die in 0.1 s)
+        "exp": math.ceil(now.timestamp()) + ttl,
         "jti": uuid.uuid4().hex,
     }
     return jwt.encode(claims, _key(settings), algorithm="HS256"), ttl
