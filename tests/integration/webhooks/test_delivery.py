@@ -9,6 +9,7 @@ import uuid
 from urllib.parse import urlparse
 
 from PIL import Image
+from prometheus_client import REGISTRY
 from sorami_shared.events import Kind
 from standardwebhooks.webhooks import Webhook
 
@@ -84,9 +85,13 @@ async def test_three_500s_then_200_is_delivered_on_the_fourth_attempt_same_id(
 ):
     receiver.script = [500, 500, 500]
     job = await _job(client, f"{receiver.url}/h")
+    before = {o: _attempts(o) for o in ("pending", "succeeded")}
     async with running_deliverer(settings):
         await complete(settings, sessions, ev.failed(job))
         [delivery] = await _settled(client, job)
+    # the deliverer's metrics (issue 17): three retried attempts, one success
+    assert _attempts("pending") - before["pending"] == 3
+    assert _attempts("succeeded") - before["succeeded"] == 1
     assert delivery["status"] == "succeeded" and delivery["attempts"] == 4
     assert [a["status_code"] for a in delivery["history"]] == [500, 500, 500, 200]
     assert all(a["duration_ms"] >= 0 for a in delivery["history"])
@@ -216,3 +221,9 @@ async def test_v1_takes_the_webhook_through_extra_body(settings, client, session
 
 async def _received(receiver) -> bool:
     return bool(receiver.received)
+
+
+def _attempts(outcome: str) -> float:
+    value = REGISTRY.get_sample_value("sorami_webhook_attempts_total", {"outcome": outcome})
+    return value or 0.0
+

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..infra.db import SessionFactory
 from ..infra.listen import in_background, listen, wait_for_wake
 from ..webhook_settings import WebhookSettings
+from . import metrics
 from .addresses import AddressPolicy, Resolver, SystemResolver
 from .outbox import NOTIFY_CHANNEL
 from .secrets import body_of, signed_headers
@@ -170,6 +171,8 @@ class Deliverer:
                 await _attempt_row(session, delivery, started, result)
             if recorded and result.status_code == 410 and delivery.endpoint_id is not None:
                 await _disable_endpoint(session, delivery.endpoint_id)
+        if recorded:
+            metrics.attempt_recorded(status, result.duration_ms)
         self._log(delivery, result, status, retry_in)
 
     def _log(
