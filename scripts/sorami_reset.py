@@ -40,17 +40,17 @@ async def drop_database(url: str) -> None:
 
 
 async def delete_queues(amqp_url: str) -> None:
-    import aio_pika
+    from sorami_shared.messaging.connection import broker_urls, connect_failover
     from sorami_shared.topology import ALL_QUEUES, GENERATOR_CANCELS
 
     names = [n for q in ALL_QUEUES for n in (q.name, q.dead_letter_queue)]
     names.append(GENERATOR_CANCELS.name)
-    connection = await aio_pika.connect(amqp_url)
+    connection = await connect_failover(amqp_url)  # one URL or a cluster's nodes
     async with connection:
         channel = await connection.channel()
         for name in names:
             await channel.queue_delete(name)  # deleting a missing queue is not an error
-    vhost = urlsplit(amqp_url).path.lstrip("/") or "/"
+    vhost = urlsplit(broker_urls(amqp_url)[0]).path.lstrip("/") or "/"
     say(f"broker vhost {vhost}: deleted {', '.join(names)}")
 
 

@@ -16,6 +16,7 @@ import aiormq
 
 from . import metrics
 from .logging import get_logger
+from .messaging.connection import connect_failover
 from .topology import ALL_QUEUES
 
 log = get_logger(__name__)
@@ -43,13 +44,14 @@ async def sample_once(connection: aio_pika.abc.AbstractRobustConnection) -> None
 
 
 async def sample_queues(amqp_url: str, stop: asyncio.Event, *, interval_s: float = 15.0) -> None:
-    """Until ``stop``: sample every ``interval_s``; a broker outage only skips samples."""
+    """Until ``stop``: sample every ``interval_s``; a broker outage only skips samples.
+    ``amqp_url``: one URL or a cluster's nodes (comma-separated)."""
     connection: aio_pika.abc.AbstractRobustConnection | None = None
     try:
         while not stop.is_set():
             try:
                 if connection is None:
-                    connection = await aio_pika.connect_robust(amqp_url, timeout=10)
+                    connection = await connect_failover(amqp_url, timeout=10)
                 await sample_once(connection)
             except Exception as exc:  # noqa: BLE001 - never take the relay down with it
                 log.warning("queue sampling failed; will retry", error=repr(exc)[:300])

@@ -20,7 +20,11 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SORAMI_", extra="ignore")
 
     environment: Environment = Environment.DEVELOPMENT
-    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    amqp_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672/",
+        description="one broker URL, or a cluster's nodes as a comma-separated list of URLs"
+        " (tried in order; a lost connection moves on to the next node)",
+    )
     log_format: str | None = Field(
         default=None, description="json or console; default json except in development"
     )

@@ -1,15 +1,15 @@
-"""The event bus: one robust connection per process, a confirming channel for publishing, and
-one channel per consumer (so a consumer's prefetch does not limit another's)."""
+"""The event bus: one robust connection per process (to one broker, or failing over between the
+nodes of a cluster: :mod:`.connection`), a confirming channel for publishing, and one channel
+per consumer (so a consumer's prefetch does not limit another's)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aio_pika
 import aiormq
 from aio_pika.abc import (
     AbstractChannel,
@@ -23,6 +23,7 @@ from .. import metrics_server
 from ..events import Envelope, UnparseableEvent, parse_event
 from ..logging import get_logger
 from ..topology import QueueSpec, StreamSpec, declare_queue, declare_stream, declare_topology
+from .connection import BrokerNodes, connect_failover
 from .consumer import Consumer, settle
 from .policy import DEFAULT_OUTAGE_WINDOW_S, Handler, TransientClassifier, is_transient
 from .publisher import PublishFailed, publish_confirmed
@@ -31,18 +32,19 @@ log = get_logger(__name__)
 
 
 class EventBus:
-    """``is_transient`` decides which handler failures are ridden out in place (see
+    """``url``: one broker URL, or a cluster's nodes (a comma-separated string or a list).
+    ``is_transient`` decides which handler failures are ridden out in place (see
     :mod:`.policy`); a service with a database passes one that knows its driver's errors."""
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         source: str,
         publish_timeout: float = 10.0,
         is_transient: TransientClassifier = is_transient,
     ) -> None:
-        self.url = url
+        self.nodes = BrokerNodes(url)
         self.source = source
         self.publish_timeout = publish_timeout
         self.is_transient = is_transient
@@ -65,13 +67,14 @@ class EventBus:
         while True:
             connection: AbstractRobustConnection | None = None
             try:
-                connection = await aio_pika.connect_robust(self.url, timeout=10)
+                connection = await connect_failover(self.nodes, timeout=10)
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
                 exchange = await declare_topology(channel)
             except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
                 if connection is not None:
                     with contextlib.suppress(Exception):
                         await connection.close()
+                    self.nodes.advance()  # reachable but not ready: try another node next
                 if retry_for is None or waited >= retry_for:
                     raise
                 log.warning("broker unreachable or not ready, retrying", error=str(exc), in_s=delay)

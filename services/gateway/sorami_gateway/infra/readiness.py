@@ -1,15 +1,15 @@
-"""``/readyz``: the database answers and the broker accepts a connection. The broker check
-opens a connection, so its result is cached a few seconds (a load balancer probing every
-second must not become an AMQP connection storm)."""
+"""``/readyz``: the database answers and the broker accepts a connection (any node of a
+cluster). The broker check opens a connection, so its result is cached a few seconds (a load
+balancer probing every second must not become an AMQP connection storm)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-import aio_pika
 import sqlalchemy as sa
 from sorami_shared.logging import get_logger
+from sorami_shared.messaging.connection import probe
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = get_logger(__name__)
@@ -41,8 +41,7 @@ class Readiness:
             if self._fresh():
                 return bool(self._broker_ok)
             try:
-                connection = await aio_pika.connect(self.amqp_url, timeout=3)
-                await connection.close()
+                await probe(self.amqp_url, timeout=3)
                 ok = True
             except Exception as exc:  # noqa: BLE001
                 log.warning("readiness: broker unreachable", error=repr(exc))
