@@ -76,13 +76,22 @@ lint: install
 clean: down
 	rm -rf $(VENV) $(RUN_DIR)
 
-.PHONY: test-faults
-# The fault-injection run (issue 5): >= 200 jobs under SIGKILLs, connection cuts, a real broker
-# restart (on a private RabbitMQ node), duplicates and poison; prints lost/duplicated/ok.
-# Figures of the run go to .run/faults-last-run.json (docs/reliability.md quotes them).
+.PHONY: test-faults test-chaos-cluster
+# The fault-injection run (issues 5 and 18), also part of `make test`: >= 300 jobs on a private
+# 3-node RabbitMQ cluster, two generator replicas, every process SIGKILLed twice, a broker node
+# killed and brought back, another partitioned, connection cuts, database outages, duplicates
+# and poison; prints lost/duplicated/ok. Figures go to .run/faults-last-run.json.
 test-faults: install services
 	@mkdir -p $(RUN_DIR)
 	SORAMI_FAULTS_REPORT=$(RUN_DIR)/faults-last-run.json $(PYTEST) tests/faults -s $(PYTEST_OPTS)
+
+# The same schedule with >= 2,000 jobs (round after round while jobs are submitted);
+# docs/reliability.md quotes its figures (.run/chaos-cluster-run.json).
+test-chaos-cluster: install services
+	@mkdir -p $(RUN_DIR)
+	SORAMI_FAULTS_IMAGES=$(or $(SORAMI_FAULTS_IMAGES),1600) SORAMI_FAULTS_VIDEOS=$(or $(SORAMI_FAULTS_VIDEOS),400) \
+	SORAMI_FAULTS_SETTLE_S=$(or $(SORAMI_FAULTS_SETTLE_S),3600) \
+	SORAMI_FAULTS_REPORT=$(RUN_DIR)/chaos-cluster-run.json $(PYTEST) tests/faults -s $(PYTEST_OPTS)
 
 .PHONY: live-figures
 # Issue 7's figures: cancel latency (request -> generator stopped, in ms and denoising steps)
@@ -107,7 +116,7 @@ bench-smoke: install
 	$(BIN)/python services/generator/benchmarks/throughput.py --smoke $(BENCH_ARGS)
 
 .PHONY: test-faults-long
-# The fault run with >= 1000 jobs (SORAMI_FAULTS_IMAGES / _VIDEOS set the mix).
+# The same schedule with >= 1,000 jobs (SORAMI_FAULTS_IMAGES / _VIDEOS set the mix).
 test-faults-long: install services
 	@mkdir -p $(RUN_DIR)
 	SORAMI_FAULTS_IMAGES=$(or $(SORAMI_FAULTS_IMAGES),800) SORAMI_FAULTS_VIDEOS=$(or $(SORAMI_FAULTS_VIDEOS),200) \

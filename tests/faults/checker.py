@@ -4,7 +4,9 @@ classified lost, duplicated or ok, from the databases and the storage itself.
 - lost: never reached a terminal status, or COMPLETED without its files (rows or objects),
   or terminal without its notification (in the notifier's table and the gateway's copy);
 - duplicated: more file rows than one set, storage objects beyond the ones the rows name
-  (a second set), or more than one notification for an outcome;
+  (a second set), more than one notification for an outcome or one for another outcome, or
+  more than one terminal event in the user's event log (what ``GET /api/events`` streams):
+  what a user would see if two generator replicas both ran a job to completion;
 - ok: everything else.
 
 Webhooks (jobs that asked for one): lost if the receiver never acknowledged a message of
@@ -15,6 +17,7 @@ same id), or if a terminal event other than the job's outcome arrived.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +65,13 @@ async def snapshot(gateway_db: str, notifier_db: str) -> dict[str, Any]:
             " frame_count, duration_s, poster_key FROM generation_files ORDER BY index"
         ):
             files[str(r["generation_id"])].append(dict(r))
+        terminal_events = Counter(
+            str(r["job_id"])
+            for r in await gw.fetch(
+                "SELECT job_id FROM user_events WHERE type = ANY($1::text[])",
+                [f"generation.{t.lower()}" for t in TERMINAL],
+            )
+        )
         gw_notes = Counter(
             (str(r["job_id"]), r["type"].removeprefix("generation."))
             for r in await gw.fetch("SELECT job_id, type FROM notifications")
@@ -76,7 +86,13 @@ async def snapshot(gateway_db: str, notifier_db: str) -> dict[str, Any]:
         )
     finally:
         await nt.close()
-    return {"generations": generations, "files": files, "gw_notes": gw_notes, "notes": notes}
+    return {
+        "generations": generations,
+        "files": files,
+        "gw_notes": gw_notes,
+        "notes": notes,
+        "terminal_events": terminal_events,
+    }
 
 
 def objects_of(media_dir: Path, kind: str, job_id: str) -> set[str]:
@@ -116,6 +132,15 @@ def classify(accepted: list[Accepted], snap: dict[str, Any], media_dir: Path) ->
                     lost.append(f"no {outcome} notification in {source}")
                 elif n > 1:
                     dup.append(f"{n} {outcome} notifications in {source}")
+                other = "failed" if outcome == "completed" else "completed"
+                if snap[source].get((job.job_id, other), 0):
+                    dup.append(f"a {other} notification too in {source}")
+        if status in TERMINAL:
+            n = snap["terminal_events"].get(job.job_id, 0)
+            if n == 0:
+                lost.append("no terminal event in the user's event log")
+            elif n > 1:
+                dup.append(f"{n} terminal events in the user's event log")
         if lost:
             verdict.counts["lost"] += 1
             verdict.problems.append(f"LOST {job.kind} {job.job_id} ({job.user}): {lost}")
@@ -160,3 +185,18 @@ def classify_webhooks(
             verdict.counts["ok"] += 1
         verdict.statuses["deliveries received"] += len(got)
     return verdict
+
+
+def completions(logs: dict[str, str]) -> dict[str, Counter[str]]:
+    """``job completed`` lines of each generator replica's log (all its runs), by job id.
+    A job counted more than once ran to completion twice (a redelivery after a kill or a cut,
+    a watchdog re-send), by one replica or by both: only exactly-once effects keep the user
+    from seeing it (one set of files, one terminal event, one notification, one webhook)."""
+    return {
+        replica: Counter(
+            json.loads(line)["job_id"]
+            for line in text.splitlines()
+            if '"job completed"' in line and line.startswith("{")
+        )
+        for replica, text in logs.items()
+    }

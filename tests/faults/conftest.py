@@ -1,4 +1,5 @@
-"""Fixtures of the fault tier: a private RabbitMQ node (never the machine's own broker)."""
+"""Fixtures of the fault tier: a private 3-node RabbitMQ cluster (never the machine's own
+broker)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from .rabbit_node import PrivateRabbitNode
+from .rabbit_cluster import RabbitCluster
 
 
 @pytest.fixture
-async def rabbit_node(tmp_path: Path) -> AsyncIterator[PrivateRabbitNode]:
-    node = PrivateRabbitNode(tmp_path / "rabbit")
-    took = await asyncio.to_thread(node.start)
-    print(f"[faults] private RabbitMQ node {node.name} on :{node.port} started in {took:.1f}s")
+async def rabbit_cluster(tmp_path: Path) -> AsyncIterator[RabbitCluster]:
+    cluster = RabbitCluster(tmp_path / "rabbit")
     try:
-        yield node
+        took = await asyncio.to_thread(cluster.start)
+        ports = ", ".join(f":{n.port}" for n in cluster.nodes)
+        print(f"[faults] private 3-node RabbitMQ cluster ({ports}) formed in {took:.1f}s")
+        yield cluster
     finally:
-        await asyncio.to_thread(node.stop)
+        await asyncio.to_thread(cluster.stop)

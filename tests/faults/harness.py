@@ -1,13 +1,16 @@
-"""The whole system as processes, every connection through a chaos proxy, on a private broker.
+"""The whole system as processes, every connection through a chaos proxy, on a private
+3-node RabbitMQ cluster.
 
-Topology (each arrow a :class:`ChaosProxy`):
+Topology (each arrow through a :class:`ChaosProxy`; one proxy per service and broker node):
 
-    gateway api/relay/projector/watchdog ──▶ private RabbitMQ ◀── generator, notifier
+    gateway api/relay/projector/watchdog/webhooks ──▶ rabbit-0, rabbit-1, rabbit-2
+    generator-0, generator-1 (competing, batching)  ──▶ (each service lists the three nodes,
+    notifier                                         ──▶  in its own order, and fails over)
     gateway processes ──▶ PostgreSQL (gateway db)      notifier ──▶ PostgreSQL (notifier db)
     gateway webhooks ──▶ a webhook receiver in the test (answers 503 to every 5th request)
 
 It reuses :class:`tests.e2e.system.System` (processes, env, logs, clients) and only changes
-where each service connects, adds the watchdog, and can SIGKILL / restart a process.
+where each service connects and can SIGKILL / restart a process.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tests.e2e.system import BIN, Proc, System
+from tests.e2e.system import Proc, System
 from tests.support.chaos_proxy import ChaosProxy
 from tests.support.webhooks import Receiver
 
@@ -41,18 +44,24 @@ BROKEN_MODEL_SPEC = {
 
 @dataclass
 class FaultSystem(System):
-    broker_proxies: dict[str, ChaosProxy] = field(default_factory=dict)  # by service
+    # by service: one proxy per broker node, in the order that service lists the nodes
+    broker_proxies: dict[str, list[ChaosProxy]] = field(default_factory=dict)
+    broker_urls: dict[str, str] = field(default_factory=dict)  # by service: AMQP_URL (a list)
     db_proxies: dict[str, ChaosProxy] = field(default_factory=dict)  # gateway, notifier
     generator_overrides: dict[str, str] = field(default_factory=dict)
     faults: Counter[str] = field(default_factory=Counter)
 
     def _route(self, env: dict[str, str], prefix: str, service: str) -> dict[str, str]:
-        env[f"{prefix}AMQP_URL"] = self.broker_proxies[service].url_for(self.amqp_url)
+        env[f"{prefix}AMQP_URL"] = self.broker_urls[service]
         if service in self.db_proxies:
             env[f"{prefix}DATABASE_URL"] = self.db_proxies[service].url_for(
                 self.database_urls[service]
             )
         return env
+
+    @property
+    def all_broker_proxies(self) -> list[ChaosProxy]:
+        return [p for proxies in self.broker_proxies.values() for p in proxies]
 
     def gateway_env(self) -> dict[str, str]:
         return self._route(super().gateway_env(), "SORAMI_GATEWAY_", "gateway")
@@ -65,17 +74,6 @@ class FaultSystem(System):
 
     def notifier_env(self) -> dict[str, str]:
         return self._route(super().notifier_env(), "SORAMI_NOTIFIER_", "notifier")
-
-    async def start(self, within_s: float = 120.0) -> None:
-        await super().start(within_s)
-        watchdog = Proc(
-            "gateway-watchdog",
-            [str(BIN / "sorami-gateway"), "watchdog"],
-            self.gateway_env(),
-            self.log_dir / "gateway-watchdog.log",
-        )
-        watchdog.start()
-        self.procs.append(watchdog)
 
     def proc(self, name: str) -> Proc:
         return next(p for p in self.procs if p.name == name)

@@ -18,6 +18,7 @@ from sorami_shared.events import (
     new_event,
 )
 from sorami_shared.messaging import to_message
+from sorami_shared.messaging.connection import connect_failover
 from sorami_shared.topology import EXCHANGE
 
 SOURCE = "sorami-fault-harness"
@@ -32,12 +33,12 @@ class Poison:
 
 @dataclass
 class Injector:
-    amqp_url: str  # straight to the broker, not through a proxy
+    amqp_url: str | list[str]  # straight to the broker's nodes, not through a proxy
     poisons: list[Poison] = field(default_factory=list)
     sent: dict[str, int] = field(default_factory=dict)
 
     async def _publish(self, messages: list[tuple[aio_pika.Message, str]]) -> None:
-        connection = await aio_pika.connect(self.amqp_url)
+        connection = await connect_failover(self.amqp_url)  # any node that is up
         try:
             channel = await connection.channel(publisher_confirms=True)
             exchange = await channel.get_exchange(EXCHANGE)

@@ -42,6 +42,8 @@ class PrivateRabbitNode:
     port: int = field(default_factory=free_port)
     dist_port: int = field(default_factory=free_port)
     consumer_timeout_ms: int | None = None
+    cookie: str = field(default_factory=lambda: uuid.uuid4().hex)  # the same for a cluster
+    extra_conf: tuple[str, ...] = ()  # more rabbitmq.conf lines
     _server: subprocess.Popen[bytes] | None = None
 
     @property
@@ -84,13 +86,15 @@ class PrivateRabbitNode:
         b = self.base_dir
         b.mkdir(parents=True, exist_ok=True)
         cookie = b / ".erlang.cookie"
-        cookie.write_text(uuid.uuid4().hex)
-        cookie.chmod(0o400)
+        if not cookie.exists():  # a restart keeps it
+            cookie.write_text(self.cookie)
+            cookie.chmod(0o400)
         (b / "enabled_plugins").write_text("[].\n")
         (b / "rabbitmq-env.conf").write_text("")
         conf = ["loopback_users = none", "log.console = false", "log.file.level = warning"]
         if self.consumer_timeout_ms is not None:
             conf.append(f"consumer_timeout = {self.consumer_timeout_ms}")
+        conf += self.extra_conf
         (b / "rabbitmq.conf").write_text("\n".join(conf) + "\n")
         started = time.monotonic()
         with (b / "server.out").open("ab") as out:
@@ -127,6 +131,24 @@ class PrivateRabbitNode:
             if len(parts) == 3 and parts[1].isdigit():
                 queues[parts[0]] = (int(parts[1]), int(parts[2]))
         return queues
+
+    @property
+    def beam_pid(self) -> int:
+        """The Erlang VM's OS pid (the node writes it to its pid file)."""
+        return int((self.base_dir / "node.pid").read_text().strip())
+
+    def kill(self) -> None:
+        """SIGKILL the node's VM: no shutdown code runs, as in a crash."""
+        pid = self.beam_pid
+        os.kill(pid, 9)
+        if self._server is not None:
+            try:
+                self._server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._server.pid, 9)
+                self._server.wait()
+        self._server = None
+        (self.base_dir / "node.pid").unlink(missing_ok=True)
 
     def stop(self) -> None:
         if self._server is None:

@@ -1,0 +1,306 @@
+"""The fault schedule of the cluster run: the load (jobs from several users, a third asking for
+a webhook), and the faults, in rounds. One round spares nothing:
+
+- every process SIGKILLed twice and restarted: gateway api, relay, projector, watchdog,
+  webhook deliverer, notifier, and each of the two generator replicas in the middle of a batch
+  (api + relay once with outbox rows unpublished, the relay unable to reach any broker node);
+- the broker node leading the most queues SIGKILLed (its Erlang VM), brought back 30 s later,
+  while more processes are killed;
+- one node (again the busiest leader) partitioned from the other two for 20 s;
+- broker connections slowed and cut, the databases taken away (gateway 5 s, notifier 20 s)
+  and cut, duplicated / late events injected.
+
+The short run (``make test``) is one round; a longer run keeps going round after round while
+jobs are still being submitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+
+import asyncpg
+import httpx
+
+from .checker import _dsn
+from .harness import Accepted, FaultSystem, FlakyReceiver, expected_files, job_body, wants_webhook
+from .injector import Injector
+from .rabbit_cluster import RabbitCluster
+
+NODE_DOWN_S = 30.0
+PARTITION_S = 20.0
+GENERATORS = ("generator-0", "generator-1")
+PROCESSES = ("gateway-projector", "gateway-watchdog", "gateway-webhooks", "notifier")
+
+
+class Run:
+    def __init__(self, system: FaultSystem, cluster: RabbitCluster, users: list[str]) -> None:
+        self.system = system
+        self.cluster = cluster
+        self.users = users
+        self.accepted: list[Accepted] = []
+        self.submit_errors = 0
+        self.submitting = True
+        self.rounds = 0
+        self.batch_sizes_killed: list[int] = []
+        self.receiver: FlakyReceiver | None = None  # webhooks of every third job go there
+
+    # ---- load ----------------------------------------------------------------------------
+
+    async def submit_all(self, images: int, videos: int, broken: int) -> None:
+        plan = [("image", i, False) for i in range(images)] + [
+            ("video", i, False) for i in range(videos)
+        ]
+        random.Random(5).shuffle(plan)
+        plan[len(plan) // 3 : len(plan) // 3] = [("image", 10_000 + i, True) for i in range(broken)]
+        per_user = [plan[i :: len(self.users)] for i in range(len(self.users))]
+        try:
+            await asyncio.gather(
+                *(self._submit(u, jobs) for u, jobs in zip(self.users, per_user, strict=True))
+            )
+        finally:
+            self.submitting = False
+
+    async def _submit(self, user: str, jobs: list[tuple[str, int, bool]]) -> None:
+        async with self.system.client(user) as client:
+            for kind, i, broken in jobs:
+                body = job_body(kind, i, broken=broken)
+                if self.receiver is not None and wants_webhook(i):
+                    body["webhook_url"] = f"{self.receiver.url}/faults/{user}"
+                deadline = time.monotonic() + 120
+                while True:
+                    try:
+                        r = await client.post(f"/api/{kind}s/generate", json=body)
+                    except httpx.HTTPError:
+                        r = None
+                    if r is not None and r.status_code == 202:
+                        webhook = "webhook_url" in body
+                        files = expected_files(kind, body)
+                        self.accepted.append(
+                            Accepted(r.json()["job_id"], kind, user, files, broken, webhook)
+                        )
+                        break
+                    # no 2xx (gateway restarting, not ready): the client retries
+                    self.submit_errors += 1
+                    assert time.monotonic() < deadline, f"gateway refused {kind} for 120s: {r}"
+                    await asyncio.sleep(0.5)
+                await asyncio.sleep(0.9)
+
+    # ---- observation ---------------------------------------------------------------------
+
+    async def gateway_sql(self, sql: str) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(_dsn(self.system.database_urls["gateway"]))
+        try:
+            return await conn.fetch(sql)
+        finally:
+            await conn.close()
+
+    async def until(self, what: str, check, within_s: float, every: float = 0.5):
+        deadline = time.monotonic() + within_s
+        while True:
+            value = await check()
+            if value:
+                return value
+            assert time.monotonic() < deadline, self.system.report(f"timed out: {what}")
+            await asyncio.sleep(every)
+
+    async def batch_started(self, name: str, within_s: float = 180) -> int:
+        """Wait for ``name`` to put a new batch on the device (batch-mates preferred for the
+        first 20 s); returns its size. Killing then lands in the middle of that batch."""
+        log = self.system.proc(name).log_path
+        offset = log.stat().st_size
+        since = time.monotonic()
+
+        async def started() -> int:
+            text = await asyncio.to_thread(_read_from, log, offset)
+            sizes = [
+                json.loads(line).get("batch_size", 1)
+                for line in text.splitlines()
+                if '"batch started"' in line and line.startswith("{")
+            ]
+            wanted = 2 if time.monotonic() - since < 20 else 1
+            return next((n for n in sizes if n >= wanted), 0)
+
+        return await self.until(f"{name} starts a batch", started, within_s, every=0.1)
+
+    # ---- faults --------------------------------------------------------------------------
+
+    async def kill_generator(self, name: str) -> None:
+        size = await self.batch_started(name)
+        await self.system.restart(name)
+        self.batch_sizes_killed.append(size)
+        self.system.faults[f"SIGKILL {name} mid-batch"] += 1
+
+    async def kill(self, name: str, down_s: float = 0.5) -> None:
+        await self.system.kill(name)
+        await asyncio.sleep(down_s)
+        self.system.proc(name).start()
+        self.system.faults[f"SIGKILL {name}"] += 1
+
+    async def cut_brokers(self) -> None:
+        for proxy in self.system.all_broker_proxies:
+            if proxy.cut():
+                self.system.faults["broker connection cut"] += 1
+
+    async def slow_brokers(self, seconds: float) -> None:
+        proxies = self.system.all_broker_proxies
+        await asyncio.gather(*(p.slow(seconds, 0.05) for p in proxies))
+        self.system.faults["broker connection slowed (50 ms/chunk)"] += len(proxies)
+
+    async def db_outage(self, gateway_s: float, notifier_s: float) -> None:
+        """The notifier's outage outlasts the ~15 s of requeue backoff its delivery limit
+        allows: only riding it out in place keeps its events out of the dead-letter queue."""
+        await asyncio.gather(
+            self.system.db_proxies["gateway"].outage(gateway_s),
+            self.system.db_proxies["notifier"].outage(notifier_s),
+        )
+        self.system.faults[f"database outage (cut + refused), gateway {gateway_s:g} s"] += 1
+        self.system.faults[f"database outage (cut + refused), notifier {notifier_s:g} s"] += 1
+
+    async def cut_databases(self) -> None:
+        for proxy in self.system.db_proxies.values():
+            if proxy.cut():
+                self.system.faults["database connection cut"] += 1
+
+    async def broker_node_down(self, during) -> None:
+        """SIGKILL the VM of the node leading the most queues; ``during`` runs while it is
+        down; the node is started again ``NODE_DOWN_S`` after the kill."""
+        node = await asyncio.to_thread(self.cluster.busiest_leader)
+        led = sum(v == node.name for v in (await asyncio.to_thread(self.cluster.leaders)).values())
+        await asyncio.to_thread(self.cluster.kill, node)
+        killed = time.monotonic()
+        self.system.faults["broker node SIGKILL (its beam VM)"] += 1
+        self.system.faults["queues led by the killed node"] += led
+        await during()
+        await asyncio.sleep(max(0.0, NODE_DOWN_S - (time.monotonic() - killed)))
+        took = await asyncio.to_thread(self.cluster.revive, node)
+        print(f"[faults] {node.name} (led {led}) killed, back after 30 s, rejoined in {took:.1f}s")
+
+    async def partition(self, during) -> None:
+        node = await asyncio.to_thread(self.cluster.busiest_leader)
+        await asyncio.to_thread(self.cluster.partition, node)
+        started = time.monotonic()
+        self.system.faults["network partition (1 node from 2)"] += 1
+        await during()
+        await asyncio.sleep(max(0.0, PARTITION_S - (time.monotonic() - started)))
+        await asyncio.to_thread(self.cluster.heal, node)
+        print(f"[faults] {node.name} partitioned for {time.monotonic() - started:.0f}s, healed")
+
+    async def gateway_restart_with_rows_in_flight(self) -> None:
+        """The relay cannot reach any broker node, so accepted requests pile up in the outbox;
+        the api and relay are SIGKILLed and restarted with rows unpublished. (Once nothing is
+        submitted any more, a later round kills them without rows waiting.)"""
+        if not self.submitting:
+            await self.kill("gateway-relay")
+            await self.kill("gateway-api")
+            return
+        proxies = self.system.broker_proxies["gateway"]
+        outage = asyncio.gather(*(p.outage(10) for p in proxies))
+
+        async def rows_waiting() -> int:
+            rows = await self.gateway_sql(
+                "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL"
+            )
+            return rows[0]["n"]
+
+        waiting = await self.until("outbox rows waiting", rows_waiting, 30, every=0.2)
+        await self.system.kill("gateway-relay")
+        await self.system.kill("gateway-api")
+        self.system.proc("gateway-relay").start()
+        self.system.proc("gateway-api").start()
+        await outage
+        self.system.faults["SIGKILL gateway-api"] += 1
+        self.system.faults["SIGKILL gateway-relay"] += 1
+        self.system.faults["outbox rows in flight at an api+relay SIGKILL"] += waiting
+
+    async def inject_duplicates(self, injector: Injector, how_many: int) -> None:
+        async def completed() -> list:
+            return await self.gateway_sql(
+                "SELECT g.id, g.user_id, g.kind, g.params, json_agg(f ORDER BY f.index) AS files"
+                " FROM generations g JOIN generation_files f ON f.generation_id = g.id"
+                " WHERE g.status = 'COMPLETED' GROUP BY g.id ORDER BY random() LIMIT 50"
+            )
+
+        rows = await self.until("some jobs completed", completed, 180)
+        for row in rows[:how_many]:
+            await injector.duplicates_for(completed_job(row))
+
+    # ---- the schedule --------------------------------------------------------------------
+
+    async def chaos(self, injector: Injector) -> None:
+        await self.batch_started("generator-0")
+        while True:
+            await self.round(injector)
+            self.rounds += 1
+            if not self.submitting:
+                return
+
+    async def round(self, injector: Injector) -> None:
+        await self.slow_brokers(4)
+        await self.kill_generator("generator-0")
+        await self.kill("gateway-projector")
+        await self.cut_brokers()
+        await self.db_outage(5, 20)
+        await self.inject_duplicates(injector, 10)
+        await self.gateway_restart_with_rows_in_flight()
+        await self.kill("notifier")
+        await self.kill("gateway-watchdog")
+        await self.kill("gateway-webhooks")
+        await self.kill_generator("generator-1")
+
+        async def while_node_down() -> None:
+            await self.kill_generator("generator-0")
+            await self.kill("gateway-projector", down_s=2)
+            await self.cut_databases()
+            await self.kill("notifier")
+
+        await self.broker_node_down(while_node_down)
+
+        async def while_partitioned() -> None:
+            await self.kill("gateway-api")
+            await self.kill("gateway-relay")
+            await self.kill_generator("generator-1")
+            await self.kill("gateway-watchdog")
+
+        await self.partition(while_partitioned)
+        await self.cut_brokers()
+        await self.slow_brokers(3)
+        await self.cut_databases()
+        await self.kill("gateway-webhooks")
+        await self.inject_duplicates(injector, 10)
+
+
+def _read_from(path, offset: int) -> str:
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
+FILE_FIELDS = (
+    "index",
+    "key",
+    "mime_type",
+    "bytes",
+    "width",
+    "height",
+    "fps",
+    "frame_count",
+    "duration_s",
+    "poster_key",
+)
+
+
+def completed_job(row) -> dict:
+    """A COMPLETED row (with its files) as the injector's job."""
+    params = json.loads(row["params"]) if isinstance(row["params"], str) else row["params"]
+    files = json.loads(row["files"]) if isinstance(row["files"], str) else row["files"]
+    return {
+        "job_id": str(row["id"]),
+        "user": row["user_id"],
+        "kind": row["kind"],
+        "model": params["model"],
+        "seed": params["seed"],
+        "files": [{k: f[k] for k in FILE_FIELDS} for f in files],
+    }
