@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import supervisor  # noqa: E402  (scripts/supervisor.py)
+import run_state  # noqa: E402  (scripts/run_state.py)
 
-ROOT = supervisor.ROOT
-BIN = supervisor.VENV_BIN
+ROOT = run_state.ROOT
+BIN = run_state.VENV_BIN
 DEFAULT_DATABASES = {
     "SORAMI_GATEWAY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432/sorami_gateway",
     "SORAMI_NOTIFIER_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432/sorami_notifier",
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.monotonic()
-    env = supervisor.process_env(args.env_file)
+    env = run_state.process_env(args.env_file)
     run_dir = args.run_dir.resolve()
     log_dir = run_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"database {urlsplit(url).path.lstrip('/')}: {'created' if created else 'exists'}")
     migrate(env, log_dir)
 
-    pid = supervisor.supervisor_running(run_dir)
+    pid = run_state.supervisor_running(run_dir)
     if pid:
         say(f"already running (supervisor pid {pid})")
     else:
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         ok, status = ready(url)
         if ok:
             break
-        if supervisor.supervisor_running(run_dir) is None:
+        if run_state.supervisor_running(run_dir) is None:
             sys.exit(f"[up] the supervisor stopped; see {log_dir}/supervisor.log")
         time.sleep(0.5)
     else:
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     say(f"Sorami is up in {time.monotonic() - started:.1f}s: {base} (OpenAPI at {base}/docs)")
     say(f"Web app: {base}/")
-    supervisor.print_status(run_dir)
+    run_state.print_status(run_dir)
     return 0
 
 
