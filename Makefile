@@ -90,7 +90,7 @@ test-faults: install services
 test-chaos-cluster: install services
 	@mkdir -p $(RUN_DIR)
 	SORAMI_FAULTS_IMAGES=$(or $(SORAMI_FAULTS_IMAGES),1600) SORAMI_FAULTS_VIDEOS=$(or $(SORAMI_FAULTS_VIDEOS),400) \
-	SORAMI_FAULTS_SETTLE_S=$(or $(SORAMI_FAULTS_SETTLE_S),3600) \
+	SORAMI_FAULTS_SETTLE_S=$(or $(SORAMI_FAULTS_SETTLE_S),3600) SORAMI_FAULTS_PENDING_LEASE_S=3600 \
 	SORAMI_FAULTS_REPORT=$(RUN_DIR)/chaos-cluster-run.json $(PYTEST) tests/faults -s $(PYTEST_OPTS)
 
 .PHONY: live-figures
@@ -120,7 +120,7 @@ bench-smoke: install
 test-faults-long: install services
 	@mkdir -p $(RUN_DIR)
 	SORAMI_FAULTS_IMAGES=$(or $(SORAMI_FAULTS_IMAGES),800) SORAMI_FAULTS_VIDEOS=$(or $(SORAMI_FAULTS_VIDEOS),200) \
-	SORAMI_FAULTS_SETTLE_S=$(or $(SORAMI_FAULTS_SETTLE_S),1800) \
+	SORAMI_FAULTS_SETTLE_S=$(or $(SORAMI_FAULTS_SETTLE_S),1800) SORAMI_FAULTS_PENDING_LEASE_S=1800 \
 	SORAMI_FAULTS_REPORT=$(RUN_DIR)/faults-long-run.json $(PYTEST) tests/faults -s $(PYTEST_OPTS)
 
 .PHONY: asyncapi

@@ -38,6 +38,8 @@ IMAGES = int(os.environ.get("SORAMI_FAULTS_IMAGES", "225"))
 VIDEOS = int(os.environ.get("SORAMI_FAULTS_VIDEOS", "75"))
 BROKEN = 3
 SETTLE_S = float(os.environ.get("SORAMI_FAULTS_SETTLE_S", "600"))
+# above the longest queue wait of the run (a long run's backlog waits longer than 15 min)
+PENDING_LEASE_S = os.environ.get("SORAMI_FAULTS_PENDING_LEASE_S", "900")
 WORK_QUEUES = ("generator.requests", "gateway.projection", "notifier.outcomes")
 SERVICES = ("gateway", "generator", "notifier")
 
@@ -148,7 +150,7 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_clu
         gateway_overrides={
             "WATCHDOG_INTERVAL_S": "2",
             "WATCHDOG_PROCESSING_LEASE_S": "45",
-            "WATCHDOG_PENDING_LEASE_S": "900",
+            "WATCHDOG_PENDING_LEASE_S": PENDING_LEASE_S,
             "RATE_LIMIT_GENERATIONS": "100000",
             "MAX_UNFINISHED_JOBS": "100000",
             "MODELS": json.dumps({BROKEN_MODEL: BROKEN_MODEL_SPEC}),
