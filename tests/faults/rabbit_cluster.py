@@ -118,25 +118,24 @@ class RabbitCluster:
         return took
 
     def partition(self, node: PrivateRabbitNode) -> None:
-        peers = [n for n in self.nodes if n is not node]
-        script = " ".join(
-            f"erlang:set_cookie('{p.name}', sorami_partitioned),"
-            f" erlang:disconnect_node('{p.name}'),"
-            for p in peers
-        )
-        node.ctl("eval", f"{script} ok.")
-        for peer in peers:  # and from their side, at once
+        self._set_peer_cookies(node, "sorami_partitioned", "erlang:disconnect_node")
+        for peer in self._peers(node):  # and from their side, at once
             peer.ctl("eval", f"erlang:disconnect_node('{node.name}').")
 
     def heal(self, node: PrivateRabbitNode, within_s: float = 120) -> None:
-        peers = [n for n in self.nodes if n is not node]
+        self._set_peer_cookies(node, "erlang:get_cookie()", "net_kernel:connect_node")
+        self._await_running(node, within_s)
+
+    def _peers(self, node: PrivateRabbitNode) -> list[PrivateRabbitNode]:
+        return [n for n in self.nodes if n is not node]
+
+    def _set_peer_cookies(self, node: PrivateRabbitNode, cookie: str, then: str) -> None:
+        """On ``node``: the cookie it uses with each peer, then ``then(peer)``."""
         script = " ".join(
-            f"erlang:set_cookie('{p.name}', erlang:get_cookie()),"
-            f" net_kernel:connect_node('{p.name}'),"
-            for p in peers
+            f"erlang:set_cookie('{p.name}', {cookie}), {then}('{p.name}'),"
+            for p in self._peers(node)
         )
         node.ctl("eval", f"{script} ok.")
-        self._await_running(node, within_s)
 
     def _await_running(self, node: PrivateRabbitNode, within_s: float) -> None:
         deadline = time.monotonic() + within_s

@@ -139,15 +139,8 @@ class PrivateRabbitNode:
 
     def kill(self) -> None:
         """SIGKILL the node's VM: no shutdown code runs, as in a crash."""
-        pid = self.beam_pid
-        os.kill(pid, 9)
-        if self._server is not None:
-            try:
-                self._server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._server.pid, 9)
-                self._server.wait()
-        self._server = None
+        os.kill(self.beam_pid, 9)
+        self._reap()
         (self.base_dir / "node.pid").unlink(missing_ok=True)
 
     def stop(self) -> None:
@@ -157,6 +150,12 @@ class PrivateRabbitNode:
             self.ctl("stop", timeout=60)
         except (RuntimeError, subprocess.TimeoutExpired):
             pass
+        self._reap()
+
+    def _reap(self) -> None:
+        """Wait for the server script to exit (SIGKILL its group after 30 s)."""
+        if self._server is None:
+            return
         try:
             self._server.wait(timeout=30)
         except subprocess.TimeoutExpired:
