@@ -4,7 +4,6 @@ per consumer (so a consumer's prefetch does not limit another's)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from aio_pika.abc import (
 from .. import metrics_server
 from ..events import Envelope, UnparseableEvent, parse_event
 from ..logging import get_logger
+from ..retrying import retry_until_up
 from ..topology import QueueSpec, StreamSpec, declare_queue, declare_stream, declare_topology
 from .connection import BrokerNodes, connect_failover
 from .consumer import Consumer, settle
@@ -62,28 +62,27 @@ class EventBus:
         """Connect and declare the topology. With ``retry_for``, keep trying that long
         (seconds; ``float('inf')`` forever) while the broker is unreachable — or reachable but
         not ready: right after a restart, a queue or stream whose replica is still recovering
-        refuses declarations for a moment (``NOT_FOUND - home node ... is down``)."""
-        delay, waited = 0.5, 0.0
-        while True:
-            connection: AbstractRobustConnection | None = None
+        refuses declarations for a moment (``NOT_FOUND - home node ... is down``); the next
+        attempt starts on another node."""
+
+        async def attempt() -> tuple[AbstractRobustConnection, AbstractChannel, AbstractExchange]:
+            connection = await connect_failover(self.nodes, timeout=10)
             try:
-                connection = await connect_failover(self.nodes, timeout=10)
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-                exchange = await declare_topology(channel)
-            except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
-                if connection is not None:
-                    with contextlib.suppress(Exception):
-                        await connection.close()
-                    self.nodes.advance()  # reachable but not ready: try another node next
-                if retry_for is None or waited >= retry_for:
-                    raise
-                log.warning("broker unreachable or not ready, retrying", error=str(exc), in_s=delay)
-                await asyncio.sleep(delay)
-                waited += delay
-                delay = min(delay * 2, 5.0)
-            else:
-                self._connection, self._channel, self._exchange = connection, channel, exchange
-                return
+                return connection, channel, await declare_topology(channel)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await connection.close()
+                self.nodes.advance()
+                raise
+
+        self._connection, self._channel, self._exchange = await retry_until_up(
+            attempt,
+            retry_for=retry_for,
+            errors=(TimeoutError, OSError, aiormq.exceptions.AMQPError),
+            log=log,
+            unreachable="broker unreachable or not ready, retrying",
+        )
 
     async def publish(self, envelope: Envelope[Any], *, timeout: float | None = None) -> None:
         if self._exchange is None:
