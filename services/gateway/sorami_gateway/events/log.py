@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .tables import UserEvent, UserEventLogState
 
 NOTIFY_CHANNEL = "sorami_gateway_user_events"
+# hashtextextended(user_id, USER_LOCK_SEED): the key of a user's advisory lock
+USER_LOCK_SEED = 7
 
 # Event types (the SSE ``event:`` field).
 STATUS = "generation.status"
@@ -43,7 +45,7 @@ NOTIFICATION = "notification.created"
 async def take_user_log_lock(session: AsyncSession, user_id: str) -> None:
     """The transaction-scoped advisory lock that orders one user's appends (see above)."""
     await session.execute(
-        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(user_id, 7)))
+        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(user_id, USER_LOCK_SEED)))
     )
 
 
