@@ -97,7 +97,9 @@ def configure_logging(service: str, *, fmt: str = "json", level: str = "INFO") -
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        # drops a disabled level before any processor runs (a bound stdlib logger would run
+        # them all and only then ask the level); stdlib records still go through `root`.
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
