@@ -3,8 +3,9 @@
 It forwards bytes unchanged and parses only what the client sends: after the untyped startup
 packets (SSLRequest, GSSENCRequest, StartupMessage), every frontend message is a type byte and
 a length. A round trip is a message the client then waits on: a simple ``Query`` (``Q``) or a
-``Sync`` (``S``) closing an extended-protocol batch (Parse/Bind/Execute...). A connection that
-ever sends a query (simple or parsed) containing ``LISTEN`` (an event hub, the relay) is reported apart.
+``Sync`` (``S``) closing an extended-protocol batch (Parse/Bind/Execute...). A connection
+that ever sends a query (simple or parsed) containing ``LISTEN`` (an event hub, the relay) is
+reported apart.
 """
 
 from __future__ import annotations
