@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import supervisor  # noqa: E402  (scripts/supervisor.py)
+import run_state  # noqa: E402  (scripts/run_state.py)
 
-ROOT = supervisor.ROOT
+ROOT = run_state.ROOT
 
 
 def say(message: str) -> None:
@@ -29,10 +29,10 @@ def say(message: str) -> None:
 
 def wait_gone(pids: list[int], timeout: float) -> list[int]:
     deadline = time.monotonic() + timeout
-    alive = [p for p in pids if supervisor.pid_alive(p)]
+    alive = [p for p in pids if run_state.pid_alive(p)]
     while alive and time.monotonic() < deadline:
         time.sleep(0.1)
-        alive = [p for p in alive if supervisor.pid_alive(p)]
+        alive = [p for p in alive if run_state.pid_alive(p)]
     return alive
 
 
@@ -77,11 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run_dir = args.run_dir.resolve()
 
-    state = supervisor.read_state(run_dir)
+    state = run_state.read_state(run_dir)
     recorded = [p["pid"] for p in state.get("processes", []) if p.get("pid")]
-    sup_pid = supervisor.supervisor_running(run_dir) or state.get("supervisor_pid")
+    sup_pid = run_state.supervisor_running(run_dir) or state.get("supervisor_pid")
 
-    if sup_pid and supervisor.pid_alive(sup_pid) and ours(sup_pid):
+    if sup_pid and run_state.pid_alive(sup_pid) and ours(sup_pid):
         say(f"stopping the supervisor (pid {sup_pid}) and its processes")
         kill([sup_pid], signal.SIGTERM)
         if wait_gone([sup_pid], args.timeout):
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         say("the supervisor is not running")
 
     # Anything left: recorded children, or members of the supervisor's process group.
-    leftovers = {p for p in recorded if supervisor.pid_alive(p) and ours(p)}
+    leftovers = {p for p in recorded if run_state.pid_alive(p) and ours(p)}
     if sup_pid:
         leftovers |= {p for p in group_members(sup_pid) if ours(p)}
     leftovers.discard(os.getpid())
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
 
     (run_dir / "supervisor.pid").unlink(missing_ok=True)
-    remaining = [p for p in recorded if supervisor.pid_alive(p)]
+    remaining = [p for p in recorded if run_state.pid_alive(p)]
     if sup_pid:
         remaining += [p for p in group_members(sup_pid) if ours(p)]
     if remaining:

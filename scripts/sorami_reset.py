@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import supervisor  # noqa: E402  (scripts/supervisor.py)
+import run_state  # noqa: E402  (scripts/run_state.py)
 from sorami_up import DEFAULT_DATABASES, admin_connection  # noqa: E402
 
-ROOT = supervisor.ROOT
+ROOT = run_state.ROOT
 
 
 def say(message: str) -> None:
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env-file", type=Path, default=ROOT / "deploy" / "local.env")
     args = parser.parse_args(argv)
-    env = supervisor.process_env(args.env_file)
+    env = run_state.process_env(args.env_file)
 
     subprocess.run([sys.executable, str(ROOT / "scripts" / "sorami_down.py")], check=True)
     for key, default in DEFAULT_DATABASES.items():

@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import supervisor  # noqa: E402  (scripts/supervisor.py)
+import run_state  # noqa: E402  (scripts/run_state.py)
 
-ROOT = supervisor.ROOT
-BIN = supervisor.VENV_BIN
+ROOT = run_state.ROOT
+BIN = run_state.VENV_BIN
 DEFAULT_DATABASES = {
     "SORAMI_GATEWAY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432/sorami_gateway",
     "SORAMI_NOTIFIER_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432/sorami_notifier",
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.monotonic()
-    env = supervisor.process_env(args.env_file)
+    env = run_state.process_env(args.env_file)
     run_dir = args.run_dir.resolve()
     log_dir = run_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     # The supervisor's processes get this environment (it overrides deploy/local.env).
     if WORKERS_ENV not in os.environ and WORKERS_ENV not in env:
         os.environ[WORKERS_ENV] = str(api_workers())
-    pid = supervisor.supervisor_running(run_dir)
+    pid = run_state.supervisor_running(run_dir)
     if pid:
         say(f"already running (supervisor pid {pid})")
     else:
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         ok, status = ready(url)
         if ok:
             break
-        if supervisor.supervisor_running(run_dir) is None:
+        if run_state.supervisor_running(run_dir) is None:
             sys.exit(f"[up] the supervisor stopped; see {log_dir}/supervisor.log")
         time.sleep(0.5)
     else:
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"Sorami is up in {time.monotonic() - started:.1f}s: {base} (OpenAPI at {base}/docs)")
     say(f"gateway api: {workers} worker process(es) ({WORKERS_ENV})")
     say(f"Web app: {base}/")
-    supervisor.print_status(run_dir)
+    run_state.print_status(run_dir)
     return 0
 
 

@@ -48,6 +48,18 @@ class _Data(BaseModel):
     version: ClassVar[int] = 1
 
 
+class JobData(_Data):
+    """The job an event is about: every event names it the same way."""
+
+    job_id: uuid.UUID
+    user_id: str
+    kind: Kind
+
+    def job_ref(self) -> dict[str, Any]:
+        """``job_id``, ``user_id`` and ``kind``: what another event about this job starts with."""
+        return {"job_id": self.job_id, "user_id": self.user_id, "kind": self.kind}
+
+
 class GenerationParams(BaseModel):
     """What the user asked for. Field names are diffusers' own where one exists."""
 
@@ -66,21 +78,15 @@ class GenerationParams(BaseModel):
     fps: int | None = None
 
 
-class GenerationRequested(_Data):
+class GenerationRequested(JobData):
     event_type: ClassVar[str] = "generation.requested"
 
-    job_id: uuid.UUID
-    user_id: str
-    kind: Kind
     params: GenerationParams
 
 
-class GenerationProgress(_Data):
+class GenerationProgress(JobData):
     event_type: ClassVar[str] = "generation.progress"
 
-    job_id: uuid.UUID
-    user_id: str
-    kind: Kind
     progress: Annotated[int, Field(ge=0, le=100)]
     step: int | None = None
     total_steps: int | None = None
@@ -103,64 +109,53 @@ class FileInfo(BaseModel):
     poster_key: str | None = None
 
 
-class GenerationCompleted(_Data):
+class GenerationCompleted(JobData):
     event_type: ClassVar[str] = "generation.completed"
 
-    job_id: uuid.UUID
-    user_id: str
-    kind: Kind
     model: str
     seed: int
     files: Annotated[list[FileInfo], Field(min_length=1)]
     duration_ms: Annotated[int, Field(ge=0)] = 0
 
 
-class GenerationFailed(_Data):
+class GenerationFailed(JobData):
     event_type: ClassVar[str] = "generation.failed"
 
-    job_id: uuid.UUID
-    user_id: str
-    kind: Kind
     code: FailureCode
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
-class GenerationCancelRequested(_Data):
+class GenerationCancelRequested(JobData):
     """The user cancelled the job (published by the gateway, heard by EVERY generator replica:
     a running job stops at its next denoising step; a queued one is skipped when picked up)."""
 
     event_type: ClassVar[str] = "generation.cancel_requested"
 
-    job_id: uuid.UUID
-    user_id: str
-    kind: Kind
 
-
-class GenerationCancelled(_Data):
+class GenerationCancelled(JobData):
     """A generator stopped (or skipped) a cancelled job; it wrote no files, or removed them
     (``files_left``: it could not, and the gateway must schedule their deletion)."""
 
     event_type: ClassVar[str] = "generation.cancelled"
 
-    job_id: uuid.UUID
-    user_id: str
-    kind: Kind
     stopped_after_step: Annotated[int, Field(ge=0)] = 0
     total_steps: int | None = None
     files_left: bool = False
 
 
-class NotificationCreated(_Data):
-    event_type: ClassVar[str] = "notification.created"
+class NotificationContent(JobData):
+    """What a notification says about a job's outcome."""
 
-    notification_id: uuid.UUID
-    user_id: str
-    job_id: uuid.UUID
-    kind: Kind
     outcome: Outcome
     title: str
     message: str
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class NotificationCreated(NotificationContent):
+    event_type: ClassVar[str] = "notification.created"
+
+    notification_id: uuid.UUID
     created_at: datetime
 
 

@@ -12,8 +12,7 @@ from typing import Any
 
 from sorami_gateway.infra.db import create_engine
 from sorami_gateway.settings import GatewaySettings
-from sorami_gateway.webhooks.deliverer import Deliverer
-from sorami_gateway.workers.webhooks import build_deliverer
+from sorami_gateway.workers.webhooks import WebhookWorker, build_worker
 from sorami_shared.storage import make_storage
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -71,15 +70,15 @@ async def receiving(receiver: Receiver | None = None, port: int = 0) -> AsyncIte
 @contextlib.asynccontextmanager
 async def running_deliverer(
     settings: GatewaySettings, *, resolver: Any = None
-) -> AsyncIterator[Deliverer]:
+) -> AsyncIterator[WebhookWorker]:
     db = create_engine(settings, pool_size=3, max_overflow=2)
     storage = make_storage(settings)
-    deliverer = build_deliverer(settings, db, storage, resolver=resolver)
-    task = asyncio.create_task(deliverer.run())
+    worker = build_worker(settings, db, storage, resolver=resolver)
+    task = asyncio.create_task(worker.run())
     try:
-        yield deliverer
+        yield worker
     finally:
-        deliverer.stop.set()
+        worker.stop.set()
         try:
             await asyncio.wait_for(task, 15)
         finally:

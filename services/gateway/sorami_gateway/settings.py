@@ -30,18 +30,23 @@ class KindLimits(BaseModel):
     field overridable alone, e.g. ``SORAMI_GATEWAY_IMAGE_LIMITS__MAX_NUM_IMAGES=2``). The
     defaults of a request come from its model (:mod:`sorami_shared.model_registry`)."""
 
-    min_size: int = 8
-    max_size: int = 1024
-    size_multiple: int = 8
-    min_steps: int = 1
-    max_steps: int = 100
-    min_guidance_scale: float = 0.0
-    max_guidance_scale: float = 30.0
-    # images
-    max_num_images: int = 4
-    # videos
-    max_num_frames: int = 64
-    max_fps: int = 60
+    min_size: int = Field(default=8, ge=1, description="smallest width and height, px")
+    max_size: int = Field(default=1024, ge=1, description="largest width and height, px")
+    size_multiple: int = Field(default=8, ge=1, description="width and height divide by it")
+    min_steps: int = Field(default=1, ge=1, description="fewest num_inference_steps")
+    max_steps: int = Field(default=100, ge=1, description="most num_inference_steps")
+    min_guidance_scale: float = Field(default=0.0, ge=0.0)
+    max_guidance_scale: float = Field(default=30.0, ge=0.0)
+    max_num_images: int = Field(default=4, ge=1, description="images per request (images)")
+    max_num_frames: int = Field(default=64, ge=1, description="frames per video (videos)")
+    max_fps: int = Field(default=60, ge=1, description="frames per second (videos)")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Self:
+        for name in ("size", "steps", "guidance_scale"):
+            if getattr(self, f"min_{name}") > getattr(self, f"max_{name}"):
+                raise ValueError(f"min_{name} must not exceed max_{name}")
+        return self
 
 
 class ImageLimits(KindLimits):

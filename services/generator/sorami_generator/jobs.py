@@ -189,9 +189,7 @@ class JobProcessor:
 
         async def publish(percent: int, step: int | None, total: int | None) -> None:
             data = GenerationProgress(
-                job_id=job.job_id,
-                user_id=job.user_id,
-                kind=job.kind,
+                **job.job_ref(),
                 progress=percent,
                 step=step,
                 total_steps=total,

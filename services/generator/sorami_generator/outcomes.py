@@ -114,7 +114,7 @@ def terminal_data(
     run: JobRun, outcome: Outcome, files_left: bool, heard_at: float | None
 ) -> GenerationCompleted | GenerationFailed | GenerationCancelled:
     job, aborter = run.job, run.aborter
-    ids = {"job_id": job.job_id, "user_id": job.user_id, "kind": job.kind}
+    ids = job.job_ref()
     if isinstance(outcome, Completed):
         return GenerationCompleted(
             **ids,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import Any
 
 from sorami_shared.events import (
     GenerationCompleted,
     GenerationFailed,
     Kind,
+    NotificationContent,
     Outcome,
     derived_id,
 )
@@ -17,16 +16,11 @@ from sorami_shared.events import (
 MAX_REASON_CHARS = 500
 
 
-@dataclass(frozen=True)
-class NotificationDraft:
+class NotificationDraft(NotificationContent):
+    """A notification before it is stored: what ``notification.created`` will say, and the
+    deterministic id of its row (one per job and outcome)."""
+
     id: uuid.UUID
-    user_id: str
-    job_id: uuid.UUID
-    kind: Kind
-    outcome: Outcome
-    title: str
-    message: str
-    data: dict[str, Any]
 
 
 def notification_id(job_id: uuid.UUID, outcome: Outcome) -> uuid.UUID:
@@ -78,9 +72,7 @@ def draft_for(event: GenerationCompleted | GenerationFailed) -> NotificationDraf
         message = _failed_message(event)
     return NotificationDraft(
         id=notification_id(event.job_id, outcome),
-        user_id=event.user_id,
-        job_id=event.job_id,
-        kind=event.kind,
+        **event.job_ref(),
         outcome=outcome,
         title=title,
         message=message,

@@ -46,14 +46,8 @@ class OutcomeHandler:
         event = new_event(
             NotificationCreated(
                 notification_id=stored.id,
-                user_id=draft.user_id,
-                job_id=draft.job_id,
-                kind=draft.kind,
-                outcome=draft.outcome,
-                title=draft.title,
-                message=draft.message,
-                data=draft.data,
                 created_at=stored.created_at,
+                **draft.model_dump(exclude={"id"}),
             ),
             source=SOURCE,
             correlation_id=envelope.correlationid,

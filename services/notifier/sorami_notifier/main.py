@@ -41,9 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="sorami-notifier", description="Sorami's notifier service."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser(
-        "run", help="consume generation outcomes until SIGTERM", parents=[port_option()]
-    )
+    sub.add_parser("run", help="consume generation outcomes until SIGTERM", parents=[port_option()])
     sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     args = parser.parse_args(argv)
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from sorami_shared.logging import get_logger
 from sorami_shared.messaging import EventBus
+from sorami_shared.retrying import retry_until_up
 from sorami_shared.topology import NOTIFIER_OUTCOMES
 
 from . import metrics
@@ -41,15 +40,10 @@ class NotifierService:
         log.info("notifier stopped")
 
     async def _wait_for_database(self, retry_for: float | None) -> None:
-        delay, waited = 0.5, 0.0
-        while True:
-            try:
-                await check_database(self.engine)
-                return
-            except Exception as exc:  # noqa: BLE001 - any connect error: retry
-                if retry_for is None or waited >= retry_for:
-                    raise
-                log.warning("database unreachable, retrying", error=str(exc), in_s=delay)
-                await asyncio.sleep(delay)
-                waited += delay
-                delay = min(delay * 2, 5.0)
+        await retry_until_up(
+            lambda: check_database(self.engine),
+            retry_for=retry_for,
+            errors=(Exception,),  # any connect error
+            log=log,
+            unreachable="database unreachable, retrying",
+        )

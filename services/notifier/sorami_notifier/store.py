@@ -47,14 +47,9 @@ async def save_notification(engine: AsyncEngine, draft: NotificationDraft) -> St
     stmt = (
         insert(notifications)
         .values(
-            id=draft.id,
-            user_id=draft.user_id,
-            job_id=draft.job_id,
+            **draft.model_dump(exclude={"kind", "outcome"}),
             kind=draft.kind.value,
             outcome=draft.outcome.value,
-            title=draft.title,
-            message=draft.message,
-            data=draft.data,
         )
         .on_conflict_do_nothing()
         .returning(notifications.c.id, notifications.c.created_at)

@@ -6,12 +6,12 @@
   (:class:`Delivery`), backoff, and what counts as a transient infrastructure error. The bus
   knows only broker and OS errors; a service with a database passes its own classifier
   (built with :func:`transient_classifier`), so this package imports no database driver.
-- :mod:`.consumer`: the ack policy applied to one delivery (:func:`handle_delivery`).
+- :mod:`.consumer`: the ack policy applied to one delivery (:meth:`Consumer.handle`).
 - :mod:`.bus`: :class:`EventBus`, one robust connection per process.
 """
 
 from .bus import EventBus
-from .consumer import Consumer, handle_delivery
+from .consumer import Consumer
 from .policy import (
     DEFAULT_OUTAGE_WINDOW_S,
     TRANSIENT_ERRORS,
@@ -45,7 +45,6 @@ __all__ = [
     "Reject",
     "TransientClassifier",
     "backoff_seconds",
-    "handle_delivery",
     "is_transient",
     "to_message",
     "transient_classifier",

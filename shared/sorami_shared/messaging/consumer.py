@@ -18,15 +18,8 @@ from .. import metrics
 from ..events import Envelope, UnparseableEvent, parse_event
 from ..logging import get_logger, job_context
 from ..topology import QueueSpec
-from .policy import (
-    DEFAULT_OUTAGE_WINDOW_S,
-    Delivery,
-    Handler,
-    Reject,
-    TransientClassifier,
-    backoff_seconds,
-    is_transient,
-)
+from . import policy
+from .policy import Delivery, Handler, Reject, backoff_seconds
 from .publisher import HEADER_CORRELATION_ID
 
 log = get_logger(__name__)
@@ -39,8 +32,8 @@ class Consumer:
         queue: AbstractQueue,
         handler: Handler,
         *,
-        outage_window_s: float = DEFAULT_OUTAGE_WINDOW_S,
-        is_transient: TransientClassifier = is_transient,
+        outage_window_s: float = policy.DEFAULT_OUTAGE_WINDOW_S,
+        is_transient: policy.TransientClassifier = policy.is_transient,
     ) -> None:
         self.spec = spec
         self.queue = queue
@@ -71,16 +64,95 @@ class Consumer:
         if task is not None:
             self._in_flight.add(task)
         try:
-            await handle_delivery(
-                message,
-                self.handler,
-                self.spec,
-                outage_window_s=self.outage_window_s,
-                is_transient=self.is_transient,
-            )
+            await self.handle(message)
         finally:
             if task is not None:
                 self._in_flight.discard(task)
+
+    async def handle(self, message: AbstractIncomingMessage) -> None:
+        """The ack policy, in one place."""
+        spec = self.spec
+        previous = int((message.headers or {}).get("x-delivery-count", 0) or 0)
+        delivery = Delivery(
+            attempt=previous + 1,
+            max_attempts=spec.delivery_limit + 1,
+            redelivered=bool(message.redelivered) or previous > 0,
+        )
+        try:
+            envelope = parse_event(message.body)
+        except UnparseableEvent as exc:
+            log.error(
+                "unparseable message dead-lettered",
+                queue=spec.name,
+                reason=str(exc),
+                message_id=message.message_id,
+                correlation_id=(message.headers or {}).get(HEADER_CORRELATION_ID),
+            )
+            metrics.dead_lettered(spec.name, "unparseable")
+            await settle(message.reject(requeue=False))
+            return
+        with job_context(
+            job_id=envelope.job_id,
+            user_id=envelope.user_id,
+            correlation_id=envelope.correlationid,
+            event_id=str(envelope.id),
+            event_type=envelope.type,
+        ):
+            try:
+                await self._run_riding_out_outages(envelope, delivery, message)
+            except Reject as exc:
+                log.error("message dead-lettered by handler", queue=spec.name, reason=str(exc))
+                metrics.dead_lettered(spec.name, "rejected")
+                await settle(message.reject(requeue=False))
+            except asyncio.CancelledError:
+                # Shutting down mid-handler: leave it unacknowledged; the broker redelivers it.
+                raise
+            except Exception as exc:
+                log.exception(
+                    "handler failed, requeueing",
+                    queue=spec.name,
+                    attempt=delivery.attempt,
+                    max_attempts=delivery.max_attempts,
+                    error=str(exc),
+                )
+                metrics.settled(spec.name, "requeued")
+                await asyncio.sleep(backoff_seconds(delivery.attempt))
+                await settle(message.nack(requeue=True))
+            else:
+                metrics.settled(spec.name, "acked")
+                await settle(message.ack())
+
+    async def _run_riding_out_outages(
+        self, envelope: Envelope[Any], delivery: Delivery, message: AbstractIncomingMessage
+    ) -> None:
+        """Run the handler; re-run it in place while it fails with a transient infrastructure
+        error, the delivering channel is still open, and the outage window is not spent."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.outage_window_s
+        retry = 0
+        while True:
+            try:
+                await self.handler(envelope, delivery)
+                return
+            except Exception as exc:
+                if not self.is_transient(exc):
+                    raise
+                retry += 1
+                metrics.retried_in_place(self.spec.name)
+                delay = backoff_seconds(retry, base=0.2, cap=5.0)
+                if loop.time() + delay > deadline or not _channel_open(message):
+                    raise
+                log.warning(
+                    "infrastructure unavailable; retrying in place",
+                    queue=self.spec.name,
+                    retry=retry,
+                    in_s=delay,
+                    error=repr(exc)[:500],
+                )
+                failure = exc
+            await asyncio.sleep(delay)
+            if not _channel_open(message):
+                raise failure
 
 
 def _channel_open(message: AbstractIncomingMessage) -> bool:
@@ -88,107 +160,6 @@ def _channel_open(message: AbstractIncomingMessage) -> bool:
         return not message.channel.is_closed
     except Exception:  # noqa: BLE001 - aio_pika raises once the channel is gone
         return False
-
-
-async def _run_riding_out_outages(
-    handler: Handler,
-    envelope: Envelope[Any],
-    delivery: Delivery,
-    message: AbstractIncomingMessage,
-    spec: QueueSpec,
-    outage_window_s: float,
-    is_transient: TransientClassifier,
-) -> None:
-    """Run the handler; re-run it in place while it fails with a transient infrastructure
-    error, the delivering channel is still open, and the outage window is not spent."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + outage_window_s
-    retry = 0
-    while True:
-        try:
-            await handler(envelope, delivery)
-            return
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            retry += 1
-            metrics.retried_in_place(spec.name)
-            delay = backoff_seconds(retry, base=0.2, cap=5.0)
-            if loop.time() + delay > deadline or not _channel_open(message):
-                raise
-            log.warning(
-                "infrastructure unavailable; retrying in place",
-                queue=spec.name,
-                retry=retry,
-                in_s=delay,
-                error=repr(exc)[:500],
-            )
-            failure = exc
-        await asyncio.sleep(delay)
-        if not _channel_open(message):
-            raise failure
-
-
-async def handle_delivery(
-    message: AbstractIncomingMessage,
-    handler: Handler,
-    spec: QueueSpec,
-    *,
-    outage_window_s: float = DEFAULT_OUTAGE_WINDOW_S,
-    is_transient: TransientClassifier = is_transient,
-) -> None:
-    """The ack policy, in one place."""
-    previous = int((message.headers or {}).get("x-delivery-count", 0) or 0)
-    delivery = Delivery(
-        attempt=previous + 1,
-        max_attempts=spec.delivery_limit + 1,
-        redelivered=bool(message.redelivered) or previous > 0,
-    )
-    try:
-        envelope = parse_event(message.body)
-    except UnparseableEvent as exc:
-        log.error(
-            "unparseable message dead-lettered",
-            queue=spec.name,
-            reason=str(exc),
-            message_id=message.message_id,
-            correlation_id=(message.headers or {}).get(HEADER_CORRELATION_ID),
-        )
-        metrics.dead_lettered(spec.name, "unparseable")
-        await settle(message.reject(requeue=False))
-        return
-    with job_context(
-        job_id=envelope.job_id,
-        user_id=envelope.user_id,
-        correlation_id=envelope.correlationid,
-        event_id=str(envelope.id),
-        event_type=envelope.type,
-    ):
-        try:
-            await _run_riding_out_outages(
-                handler, envelope, delivery, message, spec, outage_window_s, is_transient
-            )
-        except Reject as exc:
-            log.error("message dead-lettered by handler", queue=spec.name, reason=str(exc))
-            metrics.dead_lettered(spec.name, "rejected")
-            await settle(message.reject(requeue=False))
-        except asyncio.CancelledError:
-            # Shutting down mid-handler: leave it unacknowledged; the broker redelivers it.
-            raise
-        except Exception as exc:
-            log.exception(
-                "handler failed, requeueing",
-                queue=spec.name,
-                attempt=delivery.attempt,
-                max_attempts=delivery.max_attempts,
-                error=str(exc),
-            )
-            metrics.settled(spec.name, "requeued")
-            await asyncio.sleep(backoff_seconds(delivery.attempt))
-            await settle(message.nack(requeue=True))
-        else:
-            metrics.settled(spec.name, "acked")
-            await settle(message.ack())
 
 
 async def settle(action: Awaitable[None]) -> None:

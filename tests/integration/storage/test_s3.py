@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from fastapi import HTTPException
 from sorami_shared.storage import ObjectNotFound, StorageError, make_storage
 from sorami_shared.storage.s3 import S3Storage
 from sorami_shared.storage.settings import StorageSettings
@@ -116,3 +117,29 @@ async def test_wrong_credentials_and_unreachable_endpoint_raise_storage_error(se
 async def test_keys_are_validated_before_any_request(storage):
     with pytest.raises(ValueError):
         await storage.put("../escape", b"x", "text/plain")
+
+
+async def test_gateway_media_serves_an_s3_object_whole_when_presigning_failed(storage):
+    """The /media fallback for S3 (MediaUrls signs a gateway URL when presigning fails): the
+    whole object with its type; a Range is answered with all of it (Accept-Ranges: none)."""
+    from types import SimpleNamespace
+
+    from sorami_gateway.media.routes import media
+    from sorami_gateway.media.signing import sign
+    from starlette.requests import Request
+
+    key = f"video/{uuid.uuid4()}/0.mp4"
+    data = b"\x00\x00\x00\x18ftypisom" + bytes(range(200))
+    await storage.put(key, data, "video/mp4")
+    secret = b"m" * 32
+    expires = 2**40
+    ranged = Request({"type": "http", "method": "GET", "headers": [(b"range", b"bytes=0-1")]})
+    settings = SimpleNamespace(media_secret=secret)
+    response = await media(key, ranged, settings, storage, expires, sign(secret, key, expires))
+    assert response.status_code == 200 and response.body == data
+    assert response.headers["content-type"] == "video/mp4"
+    assert response.headers["accept-ranges"] == "none"
+    missing = f"video/{uuid.uuid4()}/0.mp4"
+    with pytest.raises(HTTPException) as gone:
+        await media(missing, ranged, settings, storage, expires, sign(secret, missing, expires))
+    assert gone.value.status_code == 404

@@ -226,4 +226,3 @@ async def _received(receiver) -> bool:
 def _attempts(outcome: str) -> float:
     value = REGISTRY.get_sample_value("sorami_webhook_attempts_total", {"outcome": outcome})
     return value or 0.0
-

@@ -21,6 +21,7 @@ from sorami_shared.logging import get_logger
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..events import log as user_events
+from ..infra.rows import locked_one
 from ..media import deletions as storage_deletions
 from ..outbox.writer import add_to_outbox
 from . import metrics
@@ -43,17 +44,13 @@ class CannotCancel(Exception):
 async def _locked(
     session: AsyncSession, *, user_id: str, kind: Kind, job_id: uuid.UUID
 ) -> Generation | None:
-    return (
-        await session.execute(
-            sa.select(Generation)
-            .where(
-                Generation.id == job_id,
-                Generation.user_id == user_id,
-                Generation.kind == kind.value,
-            )
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
+    return await locked_one(
+        session,
+        Generation,
+        Generation.id == job_id,
+        Generation.user_id == user_id,
+        Generation.kind == kind.value,
+    )
 
 
 async def _cancel_locked(

@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..events import log as user_events
+from ..infra.rows import locked_one
 from ..media import deletions as storage_deletions
 from . import metrics
 from .feed import append_generation
@@ -62,11 +63,7 @@ async def _schedule_cleanup(session: AsyncSession, data: JobEvent, reason: str) 
 async def _locked_generation(session: AsyncSession, data: JobEvent) -> Generation | None:
     """The event's generation, locked; None for one its user deleted (the event is late: a
     ``completed`` re-arms the deletion of the objects it may have just written)."""
-    generation = (
-        await session.execute(
-            sa.select(Generation).where(Generation.id == data.job_id).with_for_update()
-        )
-    ).scalar_one_or_none()
+    generation = await locked_one(session, Generation, Generation.id == data.job_id)
     if generation is None:
         tomb = await storage_deletions.tombstone(session, data.job_id)
         if tomb is not None and tomb.user_id == data.user_id:

@@ -3,8 +3,10 @@ signature is the capability, so a browser can open it directly).
 
 Served as a static file server would (Starlette's ``FileResponse``): ``HEAD``, ``Range`` (206,
 ``Accept-Ranges: bytes``, so a ``<video>`` can seek), ``ETag``/``Last-Modified`` and a 304 on
-``If-None-Match``/``If-Modified-Since``. S3 storage never comes here: its URLs are presigned
-and S3 itself answers ranges and conditional requests."""
+``If-None-Match``/``If-Modified-Since``. S3 storage comes here only when presigning fails (its
+URLs are presigned, and S3 itself answers ranges and conditional requests): then the whole
+object is answered, with ``Accept-Ranges: none`` (media elements then read it all rather than
+seek), never a second, hand-written Range implementation."""
 
 from __future__ import annotations
 
@@ -22,7 +24,6 @@ from sorami_shared.storage import ObjectNotFound, StorageError
 from sorami_shared.storage.local import LocalStorage
 
 from ..rest.deps import SettingsDep
-from .ranges import RangeNotSatisfiable, byte_range
 from .signing import is_safe_key, verify
 from .urls import StorageDep
 
@@ -80,23 +81,9 @@ async def media(
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found") from None
     except StorageError:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "storage unavailable") from None
-    # another backend's bytes (S3 itself is reached through presigned URLs, not here)
-    headers = {**HEADERS, "Accept-Ranges": "bytes"}
-    try:
-        span = byte_range(request.headers.get("range"), len(data))
-    except RangeNotSatisfiable:
-        headers["Content-Range"] = f"bytes */{len(data)}"
-        return Response(status_code=status.HTTP_416_RANGE_NOT_SATISFIABLE, headers=headers)
-    if span is None:
-        return Response(content=data, media_type=content_type_for(key), headers=headers)
-    first, last = span
-    headers["Content-Range"] = f"bytes {first}-{last}/{len(data)}"
-    return Response(
-        content=data[first : last + 1],
-        status_code=status.HTTP_206_PARTIAL_CONTENT,
-        media_type=content_type_for(key),
-        headers=headers,
-    )
+    # another backend's object (S3 when presigning failed): whole, as RFC 9110 allows
+    headers = {**HEADERS, "Accept-Ranges": "none"}
+    return Response(content=data, media_type=content_type_for(key), headers=headers)
 
 
 async def file_response(request: Request, storage: LocalStorage, key: str) -> Response:

@@ -1,25 +1,16 @@
-"""${message}
-
-Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
-"""
+"""${message}"""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
-${imports if imports else ""}
+from sorami_gateway.migrations.sql import steps
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
-branch_labels = ${repr(branch_labels)}
-depends_on = ${repr(depends_on)}
 
+# The change in PostgreSQL's own words, one statement a string (see migrations/sql.py). Start
+# from what SQLAlchemy would emit for the models: `alembic upgrade <from>:<to> --sql`.
+UPGRADE: tuple[str, ...] = ()
 
-def upgrade() -> None:
-    ${upgrades if upgrades else "pass"}
+DOWNGRADE: tuple[str, ...] = ()
 
-
-def downgrade() -> None:
-    ${downgrades if downgrades else "pass"}
+upgrade, downgrade = steps(UPGRADE, DOWNGRADE)

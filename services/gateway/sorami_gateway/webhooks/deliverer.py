@@ -8,7 +8,9 @@
 - Any 2xx: succeeded. 410: the endpoint is disabled (no more deliveries to it). A refusal by
   the SSRF guard or a redirect to another host: failed at once. Anything else: retried with
   exponential backoff and full jitter until ``retry_horizon_s`` after the event, then failed.
-- Woken by ``NOTIFY`` when a delivery commits, with a poll as fallback.
+- The loop around :meth:`Deliverer.deliver_due` is the gateway's one worker loop
+  (:mod:`sorami_gateway.workers.webhooks`): woken by ``NOTIFY`` when a delivery commits, else
+  it waits until the next retry is due (:meth:`Deliverer.until_due`), the poll at most.
 """
 
 from __future__ import annotations
@@ -26,11 +28,9 @@ from sorami_shared.logging import get_logger, job_context
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..infra.db import SessionFactory
-from ..infra.listen import in_background, listen, wait_for_wake
 from ..webhook_settings import WebhookSettings
 from . import metrics
 from .addresses import AddressPolicy, Resolver, SystemResolver
-from .outbox import NOTIFY_CHANNEL
 from .secrets import body_of, signed_headers
 from .sender import Attempt, Sender
 from .signing_keys import keys_for
@@ -60,17 +60,15 @@ class Deliverer:
         sessions: SessionFactory,
         payload: PayloadBuilder,
         *,
-        database_url: str,
         resolver: Resolver | None = None,
-        stop: asyncio.Event | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.payload = payload
-        self.database_url = database_url
         self.sender = Sender(settings, policy, resolver or SystemResolver())
-        self.stop = stop or asyncio.Event()
-        self._wake = asyncio.Event()
+
+    async def aclose(self) -> None:
+        await self.sender.aclose()
 
     def backoff_s(self, attempts: int) -> float:
         """Full jitter over an exponential ceiling (base, 2 base, 4 base... up to the max)."""
@@ -199,36 +197,7 @@ class Deliverer:
         else:
             log.warning("webhook delivery ended", error=result.error, **fields)
 
-    async def run(self) -> None:
-        """Until ``stop`` is set; database errors are logged and retried."""
-        wakeups = in_background(
-            listen(
-                self.database_url,
-                NOTIFY_CHANNEL,
-                on_notify=lambda _: self._wake.set(),
-                stop=self.stop,
-                log=log,
-                failed="webhooks LISTEN failed; polling",
-                lost="webhooks LISTEN connection lost",
-            ),
-            name="webhooks-listen",
-        )
-        try:
-            async with wakeups:
-                log.info("webhook deliverer running")
-                while not self.stop.is_set():
-                    self._wake.clear()
-                    try:
-                        if await self.deliver_due() >= self.settings.concurrency:
-                            continue
-                    except (OSError, sa.exc.DBAPIError, asyncpg.PostgresError) as exc:
-                        log.warning("webhooks: database unavailable", error=repr(exc))
-                    await wait_for_wake(self._wake, self.stop, await self._until_due())
-        finally:
-            await self.sender.aclose()
-            log.info("webhook deliverer stopped")
-
-    async def _until_due(self) -> float:
+    async def until_due(self) -> float:
         """Seconds until the next retry is due (the poll interval at most)."""
         poll = self.settings.poll_interval_s
         try:

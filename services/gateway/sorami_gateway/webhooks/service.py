@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..infra.rows import locked_one
 from .outbox import NOTIFY_CHANNEL
 from .schemas import AttemptPublic, DeliveryPublic, EndpointPublic
 from .secrets import new_secret
@@ -122,17 +123,13 @@ async def owned_endpoint(
     session: AsyncSession, user_id: str, endpoint_id: uuid.UUID
 ) -> WebhookEndpoint | None:
     """The caller's live endpoint, locked; None for a missing, deleted or another's one."""
-    return (
-        await session.execute(
-            sa.select(WebhookEndpoint)
-            .where(
-                WebhookEndpoint.id == endpoint_id,
-                WebhookEndpoint.user_id == user_id,
-                WebhookEndpoint.deleted_at.is_(None),  # type: ignore[union-attr]
-            )
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
+    return await locked_one(
+        session,
+        WebhookEndpoint,
+        WebhookEndpoint.id == endpoint_id,
+        WebhookEndpoint.user_id == user_id,
+        WebhookEndpoint.deleted_at.is_(None),  # type: ignore[union-attr]
+    )
 
 
 def rotate(endpoint: WebhookEndpoint, grace_s: float) -> str:

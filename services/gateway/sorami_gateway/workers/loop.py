@@ -1,9 +1,9 @@
 """The one loop every background worker of the gateway runs (the outbox relay, the janitor,
-the watchdog): a pass, then a wait, until ``stop``.
+the watchdog, the webhook deliverer): a pass, then a wait, until ``stop``.
 
 - A pass answers :class:`Pass`: ``MORE`` (run again at once), ``IDLE`` (wait for a ``NOTIFY``
-  or the poll interval) or ``FAILED`` (back off, doubling up to ``max_backoff_s``; without a
-  cap, wait as when idle).
+  or the poll interval; with ``idle_s``, as long as that answers, e.g. until a retry is due)
+  or ``FAILED`` (back off, doubling up to ``max_backoff_s``; without a cap, wait as when idle).
 - An exception of ``transient`` (a database outage) is logged and counts as ``FAILED``: the
   process keeps running and recovers by itself.
 - With ``listen``, a ``LISTEN`` connection in the background wakes the loop on every
@@ -65,6 +65,7 @@ class Loop:
     listen: Listen | None = None
     max_backoff_s: float | None = None
     running: dict[str, Any] = field(default_factory=dict)  # logged with "<name> running"
+    idle_s: Callable[[], Awaitable[float]] | None = None  # the wait when idle (else poll_s)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(
@@ -99,10 +100,11 @@ class Loop:
             backoff.reset()
             if outcome is Pass.MORE:
                 continue
+            wait = self.poll_s if self.idle_s is None else await self.idle_s()
             if self.listen is not None:
-                await wait_for_wake(self.wake, self.stop, self.poll_s)
+                await wait_for_wake(self.wake, self.stop, wait)
             else:
-                await wait_set(self.stop, self.poll_s)
+                await wait_set(self.stop, wait)
 
     def _listening(self) -> contextlib.AbstractAsyncContextManager[None]:
         if self.listen is None:
@@ -168,6 +170,10 @@ class Worker:
     async def before(self) -> bool:
         return True
 
+    async def idle_s(self) -> float:
+        """How long to wait when a pass found nothing to do (a NOTIFY ends it early)."""
+        return self.poll_s()
+
     async def step(self) -> Pass:
         raise NotImplementedError
 
@@ -187,5 +193,6 @@ class Worker:
             listen=listen_spec,
             max_backoff_s=self.max_backoff_s(),
             running=self.running(),
+            idle_s=self.idle_s,
         )
         await loop.run(self.step, before=self.before)

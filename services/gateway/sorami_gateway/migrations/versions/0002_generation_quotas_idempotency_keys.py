@@ -1,54 +1,44 @@
-"""per-user generation quotas (rate limit + unfinished-jobs cap) and idempotency keys
-
-Revision ID: 0002_issue6
-Revises: 0001
-Create Date: 2026-11-24
-"""
+"""per-user generation quotas (rate limit + unfinished-jobs cap) and idempotency keys"""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sorami_gateway.migrations.sql import steps
 
 revision = "0002_issue6"  # recorded by existing databases: never renamed
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    op.create_table(
-        "generation_quotas",
-        sa.Column("user_id", sa.Text, primary_key=True),
-        sa.Column("recent", ARRAY(sa.DateTime(timezone=True)), nullable=False),
-        sa.Column(
-            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
+UPGRADE = (
+    """
+    CREATE TABLE generation_quotas (
+        user_id TEXT NOT NULL,
+        recent TIMESTAMP WITH TIME ZONE[] NOT NULL,
+        updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+        PRIMARY KEY (user_id)
     )
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("user_id", sa.Text, primary_key=True),
-        sa.Column("scope", sa.Text, primary_key=True),
-        sa.Column("key", sa.Text, primary_key=True),
-        sa.Column("request_hash", sa.Text, nullable=False),
-        sa.Column("job_id", sa.Uuid, nullable=False),
-        sa.Column("response", JSONB, nullable=False),
-        sa.Column(
-            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    """,
+    """
+    CREATE TABLE idempotency_keys (
+        user_id TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        job_id UUID NOT NULL,
+        response JSONB NOT NULL,
+        created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+        expires_at TIMESTAMP WITH TIME ZONE NOT NULL,
+        PRIMARY KEY (user_id, scope, key)
     )
-    op.create_index("ix_idempotency_keys_expires_at", "idempotency_keys", ["expires_at"])
-    op.create_index(
-        "ix_generations_unfinished",
-        "generations",
-        ["user_id"],
-        postgresql_where=sa.text("status IN ('PENDING', 'PROCESSING')"),
-    )
+    """,
+    "CREATE INDEX ix_idempotency_keys_expires_at ON idempotency_keys (expires_at)",
+    """
+    CREATE INDEX ix_generations_unfinished ON generations (user_id)
+    WHERE status IN ('PENDING', 'PROCESSING')
+    """,
+)
 
+DOWNGRADE = (
+    "DROP INDEX ix_generations_unfinished",
+    "DROP TABLE idempotency_keys, generation_quotas",
+)
 
-def downgrade() -> None:
-    op.drop_index("ix_generations_unfinished", table_name="generations")
-    op.drop_table("idempotency_keys")
-    op.drop_table("generation_quotas")
+upgrade, downgrade = steps(UPGRADE, DOWNGRADE)

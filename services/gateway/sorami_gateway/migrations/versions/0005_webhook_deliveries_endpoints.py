@@ -1,125 +1,98 @@
-"""webhooks: secrets, endpoints, per-generation webhooks, the delivery outbox, attempts
-
-Revision ID: 0005_issue15
-Revises: 0004_issue7
-Create Date: 2026-11-30
-"""
+"""webhooks: secrets, endpoints, per-generation webhooks, the delivery outbox, attempts"""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sorami_gateway.migrations.sql import steps
 
 revision = "0005_issue15"
 down_revision = "0004_issue7"
-branch_labels = None
-depends_on = None
 
-
-def _ts(name: str, *, nullable: bool = True, now: bool = False) -> sa.Column:
-    return sa.Column(
-        name,
-        sa.DateTime(timezone=True),
-        nullable=nullable,
-        server_default=sa.func.now() if now else None,
+UPGRADE = (
+    """
+    CREATE TABLE webhook_secrets (
+        user_id TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+        PRIMARY KEY (user_id)
     )
-
-
-def _uuid_pk() -> sa.Column:
-    return sa.Column("id", sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()"))
-
-
-def upgrade() -> None:
-    op.create_table(
-        "webhook_secrets",
-        sa.Column("user_id", sa.Text, primary_key=True),
-        sa.Column("secret", sa.Text, nullable=False),
-        _ts("created_at", nullable=False, now=True),
+    """,
+    """
+    CREATE TABLE webhook_endpoints (
+        id UUID DEFAULT gen_random_uuid() NOT NULL,
+        user_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        events TEXT[] NOT NULL,
+        secret TEXT NOT NULL,
+        previous_secret TEXT,
+        previous_secret_until TIMESTAMP WITH TIME ZONE,
+        created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+        disabled_at TIMESTAMP WITH TIME ZONE,
+        deleted_at TIMESTAMP WITH TIME ZONE,
+        PRIMARY KEY (id)
     )
-    op.create_table(
-        "webhook_endpoints",
-        _uuid_pk(),
-        sa.Column("user_id", sa.Text, nullable=False),
-        sa.Column("url", sa.Text, nullable=False),
-        sa.Column("events", ARRAY(sa.Text), nullable=False),
-        sa.Column("secret", sa.Text, nullable=False),
-        sa.Column("previous_secret", sa.Text),
-        _ts("previous_secret_until"),
-        _ts("created_at", nullable=False, now=True),
-        _ts("disabled_at"),
-        _ts("deleted_at"),
+    """,
+    "CREATE INDEX ix_webhook_endpoints_user ON webhook_endpoints (user_id)",
+    """
+    CREATE TABLE generation_webhooks (
+        generation_id UUID NOT NULL,
+        url TEXT NOT NULL,
+        events TEXT[] NOT NULL,
+        PRIMARY KEY (generation_id),
+        FOREIGN KEY(generation_id) REFERENCES generations (id) ON DELETE CASCADE
     )
-    op.create_index("ix_webhook_endpoints_user", "webhook_endpoints", ["user_id"])
-    op.create_table(
-        "generation_webhooks",
-        sa.Column(
-            "generation_id",
-            sa.Uuid,
-            sa.ForeignKey("generations.id", ondelete="CASCADE"),
-            primary_key=True,
-        ),
-        sa.Column("url", sa.Text, nullable=False),
-        sa.Column("events", ARRAY(sa.Text), nullable=False),
+    """,
+    """
+    CREATE TABLE webhook_deliveries (
+        id UUID DEFAULT gen_random_uuid() NOT NULL,
+        webhook_id TEXT NOT NULL,
+        target TEXT NOT NULL,
+        endpoint_id UUID,
+        user_id TEXT NOT NULL,
+        job_id UUID NOT NULL,
+        kind TEXT NOT NULL,
+        event TEXT NOT NULL,
+        url TEXT NOT NULL,
+        snapshot JSONB NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER DEFAULT '0' NOT NULL,
+        created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+        next_attempt_at TIMESTAMP WITH TIME ZONE DEFAULT now(),
+        retry_from TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+        last_status_code INTEGER,
+        last_error TEXT,
+        last_duration_ms INTEGER,
+        finished_at TIMESTAMP WITH TIME ZONE,
+        PRIMARY KEY (id),
+        CONSTRAINT uq_webhook_deliveries_message_target UNIQUE (webhook_id, target),
+        CONSTRAINT ck_webhook_deliveries_status CHECK (
+            status IN ('pending', 'succeeded', 'failed', 'disabled')
+        )
     )
-    op.create_table(
-        "webhook_deliveries",
-        _uuid_pk(),
-        sa.Column("webhook_id", sa.Text, nullable=False),
-        sa.Column("target", sa.Text, nullable=False),
-        sa.Column("endpoint_id", sa.Uuid),
-        sa.Column("user_id", sa.Text, nullable=False),
-        sa.Column("job_id", sa.Uuid, nullable=False),
-        sa.Column("kind", sa.Text, nullable=False),
-        sa.Column("event", sa.Text, nullable=False),
-        sa.Column("url", sa.Text, nullable=False),
-        sa.Column("snapshot", JSONB, nullable=False),
-        sa.Column("status", sa.Text, nullable=False),
-        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-        _ts("created_at", nullable=False, now=True),
-        _ts("next_attempt_at", now=True),
-        _ts("retry_from", nullable=False, now=True),
-        sa.Column("last_status_code", sa.Integer),
-        sa.Column("last_error", sa.Text),
-        sa.Column("last_duration_ms", sa.Integer),
-        _ts("finished_at"),
-        sa.UniqueConstraint("webhook_id", "target", name="uq_webhook_deliveries_message_target"),
-        sa.CheckConstraint(
-            "status IN ('pending', 'succeeded', 'failed', 'disabled')",
-            name="ck_webhook_deliveries_status",
-        ),
+    """,
+    """
+    CREATE INDEX ix_webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
+    WHERE status = 'pending'
+    """,
+    "CREATE INDEX ix_webhook_deliveries_job ON webhook_deliveries (job_id, created_at)",
+    """
+    CREATE TABLE webhook_attempts (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY,
+        delivery_id UUID NOT NULL,
+        attempt INTEGER NOT NULL,
+        started_at TIMESTAMP WITH TIME ZONE NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        status_code INTEGER,
+        error TEXT,
+        PRIMARY KEY (id),
+        FOREIGN KEY(delivery_id) REFERENCES webhook_deliveries (id) ON DELETE CASCADE
     )
-    op.create_index(
-        "ix_webhook_deliveries_due",
-        "webhook_deliveries",
-        ["next_attempt_at"],
-        postgresql_where=sa.text("status = 'pending'"),
-    )
-    op.create_index("ix_webhook_deliveries_job", "webhook_deliveries", ["job_id", "created_at"])
-    op.create_table(
-        "webhook_attempts",
-        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-        sa.Column(
-            "delivery_id",
-            sa.Uuid,
-            sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
-        sa.Column("attempt", sa.Integer, nullable=False),
-        _ts("started_at", nullable=False),
-        sa.Column("duration_ms", sa.Integer, nullable=False),
-        sa.Column("status_code", sa.Integer),
-        sa.Column("error", sa.Text),
-    )
-    op.create_index("ix_webhook_attempts_delivery", "webhook_attempts", ["delivery_id", "attempt"])
+    """,
+    "CREATE INDEX ix_webhook_attempts_delivery ON webhook_attempts (delivery_id, attempt)",
+)
 
+DOWNGRADE = (
+    "DROP TABLE webhook_attempts, webhook_deliveries, generation_webhooks, webhook_endpoints,"
+    " webhook_secrets",
+)
 
-def downgrade() -> None:
-    for table in (
-        "webhook_attempts",
-        "webhook_deliveries",
-        "generation_webhooks",
-        "webhook_endpoints",
-        "webhook_secrets",
-    ):
-        op.drop_table(table)
+upgrade, downgrade = steps(UPGRADE, DOWNGRADE)

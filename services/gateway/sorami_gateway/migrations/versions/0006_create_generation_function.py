@@ -16,20 +16,14 @@ order the multi-statement path did it, as one statement (one implicit transactio
 
 Channels and the advisory lock's seed come in as arguments: the Python modules that listen
 and lock (outbox.writer, events.log) stay their single source.
-
-Revision ID: 0006_issue14
-Revises: 0005_issue15
-Create Date: 2026-11-30
 """
 
 from __future__ import annotations
 
-from alembic import op
+from sorami_gateway.migrations.sql import steps
 
 revision = "0006_issue14"
 down_revision = "0005_issue15"
-branch_labels = None
-depends_on = None
 
 SIGNATURE = """sorami_admit_generation(
     p_job_id uuid, p_user_id text, p_kind text, p_params jsonb, p_correlation_id text,
@@ -149,10 +143,12 @@ $fn$;
 """
 
 
-def upgrade() -> None:
-    op.execute(FUNCTION)
+UPGRADE = (FUNCTION,)
 
+DOWNGRADE = (
+    "DROP FUNCTION sorami_admit_generation(uuid, text, text, jsonb, text, uuid, text, jsonb,"
+    " text, jsonb, int, int, int, text, text, text, int, jsonb, int, text, text[], text, text,"
+    " bigint)",
+)
 
-def downgrade() -> None:
-    types = ", ".join(p.split()[1] for p in SIGNATURE.split("(", 1)[1].rstrip(")").split(","))
-    op.execute(f"DROP FUNCTION sorami_admit_generation({types})")
+upgrade, downgrade = steps(UPGRADE, DOWNGRADE)
