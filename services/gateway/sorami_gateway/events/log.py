@@ -86,18 +86,6 @@ async def head(session: AsyncSession, user_id: str) -> int:
         )
 
 
-async def after(session: AsyncSession, user_id: str, last_id: int, limit: int) -> list[LoggedEvent]:
-    rows = (
-        await session.execute(
-            sa.select(UserEvent.id, UserEvent.type, UserEvent.data, UserEvent.created_at)
-            .where(UserEvent.user_id == user_id, UserEvent.id > last_id)
-            .order_by(UserEvent.id)
-            .limit(limit)
-        )
-    ).all()
-    return [LoggedEvent(int(r.id), r.type, r.data, r.created_at) for r in rows]
-
-
 async def purged_through(session: AsyncSession) -> int:
     value = (await session.execute(sa.select(UserEventLogState.purged_through))).scalar()
     return int(value or 0)
