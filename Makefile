@@ -115,6 +115,13 @@ bench-gpu: install
 bench-smoke: install
 	$(BIN)/python services/generator/benchmarks/throughput.py --smoke $(BENCH_ARGS)
 
+.PHONY: bench-gateway
+# Issue 14's figures: the create path at 1 and 2 api workers, its bare-asyncpg ceiling, p99 at
+# an offered rate, status polls, RSS with 1,000 idle event streams (about 1-2 minutes; one
+# scratch database). BENCH_ARGS=--smoke for a quick run.
+bench-gateway: install services
+	$(BIN)/python services/gateway/benchmarks/post_throughput.py $(BENCH_ARGS)
+
 .PHONY: test-faults-long
 # The same schedule with >= 1,000 jobs (SORAMI_FAULTS_IMAGES / _VIDEOS set the mix).
 test-faults-long: install services

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -28,6 +29,19 @@ DEFAULT_DATABASES = {
     "SORAMI_GATEWAY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432/sorami_gateway",
     "SORAMI_NOTIFIER_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432/sorami_notifier",
 }
+
+
+WORKERS_ENV = "SORAMI_GATEWAY_WORKERS"
+MAX_API_WORKERS = 4  # the generator and the other processes need the cores too
+
+
+def api_workers() -> int:
+    """What the machine's cores allow for `sorami-gateway api` (1 core: 1; at most 4)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_API_WORKERS))
 
 
 def say(message: str) -> None:
@@ -113,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"database {urlsplit(url).path.lstrip('/')}: {'created' if created else 'exists'}")
     migrate(env, log_dir)
 
+    # The supervisor's processes get this environment (it overrides deploy/local.env).
+    if WORKERS_ENV not in os.environ and WORKERS_ENV not in env:
+        os.environ[WORKERS_ENV] = str(api_workers())
     pid = run_state.supervisor_running(run_dir)
     if pid:
         say(f"already running (supervisor pid {pid})")
@@ -149,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
             f"     Look at the logs: {log_dir}/gateway-api.log (and the others in {log_dir});\n"
             f"     `make ps` shows which process keeps restarting; `make down` stops everything."
         )
+    workers = os.environ.get(WORKERS_ENV) or env.get(WORKERS_ENV)
     say(f"Sorami is up in {time.monotonic() - started:.1f}s: {base} (OpenAPI at {base}/docs)")
+    say(f"gateway api: {workers} worker process(es) ({WORKERS_ENV})")
     say(f"Web app: {base}/")
     run_state.print_status(run_dir)
     return 0

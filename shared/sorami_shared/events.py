@@ -203,6 +203,18 @@ class Envelope(BaseModel, Generic[D]):
         return self.model_dump_json().encode()
 
 
+# Envelope[X] per event model, built once and kept (pydantic's own cache of parametrized
+# generics holds them weakly: without this, a hot path rebuilt the class on many calls).
+_ENVELOPES: dict[type[Any], type[Envelope[Any]]] = {}
+
+
+def _envelope_of(model: type[D]) -> type[Envelope[D]]:
+    envelope = _ENVELOPES.get(model)
+    if envelope is None:
+        envelope = _ENVELOPES[model] = Envelope[model]  # type: ignore[valid-type]
+    return envelope
+
+
 def new_event(
     data: D,
     *,
@@ -216,7 +228,7 @@ def new_event(
     produce the very same event, so that consumers can dedupe on it.
     """
     job_id = getattr(data, "job_id", None)
-    return Envelope[type(data)](  # type: ignore[misc]
+    return _envelope_of(type(data))(
         id=event_id or uuid.uuid4(),
         type=data.event_type,
         dataversion=data.version,

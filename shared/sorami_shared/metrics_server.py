@@ -56,8 +56,8 @@ class _QuietHandler(WSGIRequestHandler):
         pass  # scrapes and probes every few seconds: not worth a log line each
 
 
-def _app() -> Callable[..., Iterable[bytes]]:
-    metrics = make_wsgi_app()
+def _app(registry: Any = None) -> Callable[..., Iterable[bytes]]:
+    metrics = make_wsgi_app(registry) if registry is not None else make_wsgi_app()
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -73,10 +73,11 @@ def _app() -> Callable[..., Iterable[bytes]]:
     return app
 
 
-def serve_metrics(port: int | None, *, host: str, process: str) -> None:
-    """Serve on ``http://host:port`` from a daemon thread; ``None`` or 0: no endpoint."""
+def serve_metrics(port: int | None, *, host: str, process: str, registry: Any = None) -> None:
+    """Serve on ``http://host:port`` from a daemon thread; ``None`` or 0: no endpoint.
+    ``registry``: another than the process's own (e.g. a multiprocess collector's)."""
     if not port:
         return
-    server = make_server(host, port, _app(), _Server, handler_class=_QuietHandler)
+    server = make_server(host, port, _app(registry), _Server, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     log.info("metrics served", url=f"http://{host}:{port}/metrics", process=process)

@@ -27,7 +27,12 @@ from .media.urls import MediaUrls, media_urls_component, open_storage, storage_c
 from .notifications import routes as notifications_routes
 from .openai import router as openai_router
 from .rest import health, routes_dev
-from .rest.deps import authenticator_component, sessions_component, settings_component
+from .rest.deps import (
+    authenticator_component,
+    engine_component,
+    sessions_component,
+    settings_component,
+)
 from .rest.errors import install_error_handlers
 from .rest.middleware import RequestContextMiddleware
 from .rest.web_app import mount_web_app
@@ -48,6 +53,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         storage = open_storage(settings)
         settings_component.provide(app, settings)
         sessions_component.provide(app, create_session_factory(engine))
+        engine_component.provide(app, engine)
         authenticator_component.provide(app, authenticator)
         request_models_component.provide(app, request_models)
         storage_component.provide(app, storage)

@@ -31,37 +31,6 @@ def _run_until_signalled(body: Callable[[asyncio.Event], Awaitable[None]]) -> No
     asyncio.run(runner())
 
 
-def run_api(settings: GatewaySettings, host: str, port: int) -> None:
-    import uvicorn
-
-    from .app import close_event_streams, create_app
-
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        # a safety net: open event streams are ended by _Server.handle_exit below
-        timeout_graceful_shutdown=10,
-    )
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal against the
-    # handlers that were installed before it ran: make those no-ops so that a requested stop
-    # ends with exit status 0 (access logs are our middleware's).
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
-
-    class _Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: object) -> None:
-            # uvicorn waits for open responses before shutting down; server-sent event
-            # streams never end on their own, so end them (clients resume with Last-Event-ID).
-            asyncio.get_event_loop().call_soon_threadsafe(close_event_streams, app)
-            super().handle_exit(sig, frame)  # type: ignore[arg-type]
-
-    _Server(config).run()
-
-
 async def run_relay(settings: GatewaySettings, stop: asyncio.Event) -> None:
     from sorami_shared.queue_stats import sample_queues
     from sorami_shared.storage import make_storage
@@ -157,11 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(
         f"gateway-{args.command}", fmt=settings.effective_log_format, level=settings.log_level
     )
-    if args.command != "migrate":
-        port = args.metrics_port or settings.metrics_port
+    port = args.metrics_port or settings.metrics_port if args.command != "migrate" else None
+    if args.command not in ("migrate", "api"):  # the api serves its own (one or many workers)
         serve_metrics(port, host=settings.metrics_host, process=f"gateway-{args.command}")
     if args.command == "api":
-        run_api(settings, args.host, args.port)
+        from .api_server import run_api
+
+        run_api(settings, args.host, args.port, port)
     elif args.command == "relay":
         _run_until_signalled(lambda stop: run_relay(settings, stop))
     elif args.command == "projector":

@@ -63,8 +63,14 @@ class GatewaySettings(ServiceSettings, StorageSettings, ModelRegistrySettings):
     )
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/sorami_gateway"
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    # Per process. Keep the pool at least as large as the requests one worker has in flight
+    # (a connection is held for one statement of a create or a status read): beyond it,
+    # overflow connections are opened and closed per request (churn).
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    workers: int = Field(
+        default=1, ge=1, description="`sorami-gateway api` processes (make up: the cores)"
+    )
 
     # --- auth ---
     jwt_secret: SecretStr | None = Field(
@@ -139,6 +145,9 @@ class GatewaySettings(ServiceSettings, StorageSettings, ModelRegistrySettings):
         default=3600.0, gt=0, description="a stream ends after this; clients resume"
     )
     events_retry_ms: int = Field(default=3000, ge=0, description="EventSource reconnect delay")
+    max_streams_per_user: int = Field(
+        default=8, ge=0, description="open event streams per user and api process (0: no cap)"
+    )
     stream_token_ttl_s: int = Field(default=120, ge=1, le=3600)
     stream_token_secret: SecretStr | None = Field(
         default=None, description="default: derived from the media signing secret"

@@ -6,9 +6,9 @@ import asyncio
 import json
 from urllib.parse import urlsplit, urlunsplit
 
+from sorami_gateway.generations.admission import Ask, admit
 from sorami_gateway.generations.requests import build_request_models
-from sorami_gateway.generations.service import create_generation
-from sorami_gateway.infra.db import create_engine, create_session_factory
+from sorami_gateway.infra.db import create_engine
 from sorami_shared.events import Kind
 
 from tests.support.chaos_proxy import ChaosProxy
@@ -92,26 +92,19 @@ async def test_broker_down_at_post_time_then_published_when_back(
 
 
 async def test_two_relays_publish_every_row_once(make_settings, amqp_url, engine):
-    settings = make_settings(amqp_url=amqp_url, relay_batch_size=20)
+    settings = make_settings(
+        amqp_url=amqp_url, relay_batch_size=20, rate_limit_generations=0, max_unfinished_jobs=0
+    )
     model = build_request_models(settings)[Kind.IMAGE]
     request = model.model_validate_json(json.dumps(SMALL_IMAGE))
     rows = 200
     writer = create_engine(settings, pool_size=2)
-    sessions = create_session_factory(writer)
+    ask = Ask("load", Kind.IMAGE, request, "bulk", "POST /api/images/generate")
     async with observe(amqp_url, "generation.requested") as seen:
         async with running_relay(settings), running_relay(settings):
-            # rows arrive while both relays run (and are woken by NOTIFY)
-            for start in range(0, rows, 25):
-                async with sessions() as session:
-                    for _ in range(start, start + 25):
-                        await create_generation(
-                            session,
-                            user_id="load",
-                            kind=Kind.IMAGE,
-                            request=request,
-                            correlation_id="bulk",
-                        )
-                    await session.commit()
+            # rows arrive while both relays run (and are woken by NOTIFY), 25 at a time
+            for _ in range(0, rows, 25):
+                await asyncio.gather(*(admit(writer, settings, ask) for _ in range(25)))
             await eventually(lambda: _published(engine, rows), timeout=60)
             await eventually(lambda: _count(seen, rows), timeout=30)
     await writer.dispose()

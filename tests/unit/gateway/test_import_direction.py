@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [  # lowest first
     ),
     (
         "entrypoints",
-        ("main", "app", "tables", "workers", "openai", "migrations"),
+        ("main", "api_server", "app", "tables", "workers", "openai", "migrations"),
     ),
 ]
 FEATURES = dict(LAYERS)["features"]

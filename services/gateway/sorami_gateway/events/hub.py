@@ -17,6 +17,7 @@ from sorami_shared.logging import get_logger
 
 from ..infra.listen import listen
 from .log import NOTIFY_CHANNEL
+from .slots import StreamSlots
 
 log = get_logger(__name__)
 
@@ -29,6 +30,7 @@ class EventHub:
         self.listening = asyncio.Event()
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
+        self.slots = StreamSlots()  # the per-user cap on open streams (this process)
 
     def start(self) -> None:
         if self._task is None:

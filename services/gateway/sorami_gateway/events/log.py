@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .tables import UserEvent, UserEventLogState
 
 NOTIFY_CHANNEL = "sorami_gateway_user_events"
+# hashtextextended(user_id, USER_LOCK_SEED): the key of a user's advisory lock
+USER_LOCK_SEED = 7
 
 # Event types (the SSE ``event:`` field).
 STATUS = "generation.status"
@@ -43,7 +45,7 @@ NOTIFICATION = "notification.created"
 async def take_user_log_lock(session: AsyncSession, user_id: str) -> None:
     """The transaction-scoped advisory lock that orders one user's appends (see above)."""
     await session.execute(
-        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(user_id, 7)))
+        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(user_id, USER_LOCK_SEED)))
     )
 
 
@@ -82,18 +84,6 @@ async def head(session: AsyncSession, user_id: str) -> int:
                 await session.execute(sa.select(sa.func.coalesce(sa.func.max(UserEvent.id), 0)))
             ).scalar_one()
         )
-
-
-async def after(session: AsyncSession, user_id: str, last_id: int, limit: int) -> list[LoggedEvent]:
-    rows = (
-        await session.execute(
-            sa.select(UserEvent.id, UserEvent.type, UserEvent.data, UserEvent.created_at)
-            .where(UserEvent.user_id == user_id, UserEvent.id > last_id)
-            .order_by(UserEvent.id)
-            .limit(limit)
-        )
-    ).all()
-    return [LoggedEvent(int(r.id), r.type, r.data, r.created_at) for r in rows]
 
 
 async def purged_through(session: AsyncSession) -> int:

@@ -16,6 +16,9 @@ position the stream starts after; ``event: resync`` (no id) when the client's
 event (an id this log never gave; the stream then starts at "now"): either way it should
 re-read the state with the REST API; ``: heartbeat`` comment lines every ``events_heartbeat_s``.
 
+At most ``max_streams_per_user`` open streams per user and API process: one more is refused
+with 429 (:class:`~sorami_gateway.events.slots.TooManyStreams`).
+
 Resume: ``Last-Event-ID`` header (what EventSource sends on reconnect), or ``?last_event_id=``.
 Without either, the stream starts at "now". Auth: ``Authorization: Bearer <JWT>``, or
 ``?stream_token=`` from ``POST /api/events/token`` (never a JWT in the URL).
@@ -27,7 +30,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sorami_shared.logging import get_logger
@@ -36,13 +39,15 @@ from ..infra.auth import MISSING_TOKEN, Authenticator, AuthError
 from ..rest.deps import (
     Component,
     CurrentUser,
+    EngineDep,
     Sessions,
     SettingsDep,
     authenticator_component,
 )
-from ..rest.errors import UNAUTHENTICATED
+from ..rest.errors import UNAUTHENTICATED, error_response
 from . import stream_tokens
 from .hub import EventHub
+from .slots import TooManyStreams
 from .stream import stream_events, stream_start
 
 hub_component: Component[EventHub] = Component("event_hub")
@@ -52,6 +57,7 @@ log = get_logger(__name__)
 router = APIRouter(prefix="/api", tags=["events"], responses=UNAUTHENTICATED)
 
 MAX_EVENT_ID_DIGITS = 18
+STREAM_RETRY_AFTER_S = 5
 _bearer = HTTPBearer(auto_error=False, description="JWT; or use ?stream_token=")
 
 
@@ -104,16 +110,18 @@ async def _stream_user(
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "The caller's events"},
         422: {"description": "Malformed Last-Event-ID / last_event_id"},
+        429: {"description": "The caller holds max_streams_per_user open streams already"},
     },
 )
 async def events(
     request: Request,
     settings: SettingsDep,
     sessions: Sessions,
+    engine: EngineDep,
     hub: Annotated[EventHub, Depends(hub_component)],
     user_id: Annotated[str, Depends(_stream_user)],
     last_event_id: Annotated[str | None, Query(max_length=40)] = None,
-) -> StreamingResponse:
+) -> Response:
     """Server-sent events: the caller's status changes, progress, outcomes and notifications
     as they happen. Reconnect with `Last-Event-ID` to get what was missed."""
     header = request.headers.get("last-event-id")
@@ -122,12 +130,22 @@ async def events(
         resume = _parse_event_id(header, ("header", "Last-Event-ID"))
     elif last_event_id is not None:
         resume = _parse_event_id(last_event_id, ("query", "last_event_id"))
-    # Resolve the start before answering 200: a database outage answers 503, not a dead stream.
-    async with sessions() as session:
-        start, resync = await stream_start(session, user_id, resume)
+    # The cap first (a refusal costs no query), then the start, before answering 200: a
+    # database outage answers 503, not a dead stream.
+    try:
+        slot = hub.slots.take(user_id, settings.max_streams_per_user)
+    except TooManyStreams as exc:
+        log.info("event stream refused", user_id=user_id, cap=exc.cap)
+        return error_response(429, str(exc), {"Retry-After": str(STREAM_RETRY_AFTER_S)})
+    try:
+        async with sessions() as session:
+            start, resync = await stream_start(session, user_id, resume)
+    except BaseException:
+        slot.release()
+        raise
     log.info("event stream opened", user_id=user_id, after=start, resumed=resume is not None)
     return StreamingResponse(
-        stream_events(settings, sessions, hub, user_id, start, resync),
+        stream_events(settings, engine, hub, slot, start, resync),
         media_type="text/event-stream",
         headers={
             "Cache-Control": "no-cache, no-transform",

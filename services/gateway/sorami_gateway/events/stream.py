@@ -10,12 +10,14 @@ from typing import Any
 
 from sorami_shared.logging import get_logger
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from ..infra.db import SessionFactory
+from ..infra.db import driver_connection
 from ..settings import GatewaySettings
 from . import log as user_events
 from .hub import EventHub
+from .slots import Slot
+from .stream_sql import events_after
 
 log = get_logger(__name__)
 
@@ -41,32 +43,31 @@ async def stream_start(
 
 async def stream_events(
     s: GatewaySettings,
-    sessions: SessionFactory,
+    engine: AsyncEngine,
     hub: EventHub,
-    user_id: str,
+    slot: Slot,
     cursor: int,
     resync: str | None,
 ) -> AsyncIterator[str]:
     """The frames of one stream: ``retry``, maybe ``resync``, ``ready``, then the log's
     events after ``cursor`` as they are committed, with heartbeats, until the hub closes or
-    ``events_max_stream_s`` has passed."""
+    ``events_max_stream_s`` has passed. Gives ``slot`` back when it ends."""
+    user_id = slot.user_id
     loop = asyncio.get_running_loop()
     opened = loop.time()
     sent = 0
-    yield f"retry: {s.events_retry_ms}\n\n"
-    if resync:
-        yield _frame(None, "resync", {"reason": resync})
-    yield _frame(None, "ready", {"last_event_id": cursor})
-    last_write = loop.time()
     try:
+        yield f"retry: {s.events_retry_ms}\n\n"
+        if resync:
+            yield _frame(None, "resync", {"reason": resync})
+        yield _frame(None, "ready", {"last_event_id": cursor})
+        last_write = loop.time()
         with hub.subscription(user_id) as wake:
             while not hub.closing.is_set() and loop.time() - opened < s.events_max_stream_s:
                 wake.clear()  # before the query: a NOTIFY during it is not lost
                 try:
-                    async with sessions() as session:
-                        batch = await user_events.after(
-                            session, user_id, cursor, s.events_batch_size
-                        )
+                    async with driver_connection(engine) as conn:
+                        batch = await events_after(conn, user_id, cursor, s.events_batch_size)
                 except (OSError, OperationalError, InterfaceError, DBAPIError) as exc:
                     log.warning("event stream ends: database unavailable", error=repr(exc))
                     return  # the client reconnects with Last-Event-ID
@@ -92,6 +93,7 @@ async def stream_events(
                     yield ": heartbeat\n\n"
                     last_write = loop.time()
     finally:
+        slot.release()
         log.info(
             "event stream closed",
             user_id=user_id,

@@ -2,8 +2,9 @@
 /api/{kind}/generate``, ``POST /v1/images/generations``, ``POST /v1/videos``), so none of them
 can bypass the limits.
 
-In one transaction, under the user's quota row lock (which serializes one user's creates on
-every replica, so a retry racing its first attempt waits for it and then finds its job):
+One statement (:mod:`.create_sql`, the function of migration 0006), one implicit transaction,
+under the user's quota row lock (which serializes one user's creates on every replica, so a
+retry racing its first attempt waits for it and then finds its job):
 
 1. with an ``Idempotency-Key``: the answer stored for the same key and request, again (409
    :class:`~sorami_gateway.guards.idempotency.IdempotencyKeyReused` for another request);
@@ -11,27 +12,41 @@ every replica, so a retry racing its first attempt waits for it and then finds i
    ``x-stainless-retry-count``): the job the first attempt stored, if any; a first attempt
    always creates, so two deliberate identical requests are two jobs;
 3. the per-user limits (429 :class:`~sorami_gateway.guards.limits.LimitExceeded`);
-4. the create, and the key's answer stored beside it.
+4. the create (the generation, its ``generation.requested`` in the outbox, its webhook, the
+   first event of the user's log), and the key's answer stored beside it.
 
-The decisions are here; the reads and writes are behind :class:`AdmissionStore` (the SQL one is
-:class:`~sorami_gateway.generations.admission_store.SqlAdmissionStore`). The caller commits
-when ``replayed`` is False (nothing to commit otherwise).
+The job id is minted here, before anything else, and is the row's id and the event's.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from sorami_shared.events import Kind
+from sorami_shared.events import GenerationRequested, Kind, new_event
 from sorami_shared.logging import get_logger
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..guards.idempotency import StoredResponse, request_fingerprint
-from ..guards.limits import UserQuota, cap_refusal, rate_refusal, window_after_create
+from ..events import log as user_events
+from ..guards.idempotency import (
+    HEADER,
+    IdempotencyKeyReused,
+    IdempotencyRace,
+    request_fingerprint,
+)
+from ..guards.limits import cap_refusal, rate_refusal
+from ..infra.db import driver_connection
+from ..outbox.writer import NOTIFY_CHANNEL as OUTBOX_CHANNEL
 from ..settings import GatewaySettings
+from ..webhooks.outbox import chosen_events
+from . import metrics
+from .create_sql import KeyRace, admit_statement
+from .feed import status_data
 from .requests import GenerateRequestBase
+from .service import EVENT_SOURCE
+from .tables import Status
 
 log = get_logger(__name__)
 
@@ -61,37 +76,76 @@ def accepted_body(job_id: uuid.UUID) -> dict[str, Any]:
     return {"job_id": str(job_id), "status": "PENDING"}
 
 
-class AdmissionStore(Protocol):
-    async def lock_quota(self, user_id: str) -> UserQuota: ...
-    async def stored_answer(self, ask: Ask, fingerprint: str) -> StoredResponse | None: ...
-    async def earlier_attempt(self, ask: Ask) -> uuid.UUID | None: ...
-    async def count_unfinished(self, user_id: str) -> int: ...
-    async def record_create(self, user_id: str, window: list[datetime]) -> None: ...
-    async def create(self, ask: Ask) -> uuid.UUID: ...
-    async def remember(self, ask: Ask, fingerprint: str, admitted: Admitted) -> None: ...
+def statement_arguments(
+    settings: GatewaySettings, ask: Ask, job_id: uuid.UUID
+) -> tuple[dict[str, Any], str]:
+    """What :func:`~.create_sql.admit_statement` binds for ``ask`` (JSON as text), and the
+    model the job runs."""
+    request, key = ask.request, ask.idempotency_key
+    params = request.to_params()
+    event = new_event(
+        GenerationRequested(job_id=job_id, user_id=ask.user_id, kind=ask.kind, params=params),
+        source=EVENT_SOURCE,
+        correlation_id=ask.correlation_id,
+    )
+    retry_params = None
+    if ask.sdk_retry and key is None:
+        wanted = params.model_dump(mode="json")
+        if getattr(request, "seed", None) is None:
+            wanted.pop("seed")  # picked by the gateway: it differs between attempts
+        retry_params = json.dumps(wanted)
+    first_event = status_data(job_id, ask.kind.value, Status.PENDING.value, 0)
+    arguments = {
+        "job_id": job_id,
+        "user_id": ask.user_id,
+        "kind": ask.kind.value,
+        "params": params.model_dump_json(),
+        "correlation_id": ask.correlation_id,
+        "event_id": event.id,
+        "event_type": event.type,
+        "event_payload": event.model_dump_json(),
+        "user_event_type": user_events.STATUS,
+        "user_event_data": json.dumps(first_event),
+        "rate_limit": settings.rate_limit_generations,
+        "rate_window_s": settings.rate_limit_window_s,
+        "max_unfinished": settings.max_unfinished_jobs,
+        "scope": ask.scope,
+        "idempotency_key": key,
+        # no key, no fingerprint: hashing the request is only worth it for a key
+        "fingerprint": request_fingerprint(ask.scope, request) if key is not None else None,
+        "idempotency_ttl_s": settings.idempotency_key_ttl_s,
+        "retry_params": retry_params,
+        "retry_window_s": settings.openai_retry_window_s,
+        "webhook_url": request.webhook_url,
+        "webhook_events": chosen_events(request.webhook_events) if request.webhook_url else None,
+        "outbox_channel": OUTBOX_CHANNEL,
+        "events_channel": user_events.NOTIFY_CHANNEL,
+        "user_lock_seed": user_events.USER_LOCK_SEED,
+    }
+    return arguments, params.model
 
 
-async def admit(store: AdmissionStore, settings: GatewaySettings, ask: Ask) -> Admitted:
+async def admit(engine: AsyncEngine, settings: GatewaySettings, ask: Ask) -> Admitted:
     """Create the generation ``ask`` describes, or answer the one a retry of it created."""
-    fingerprint = request_fingerprint(ask.scope, ask.request)
-    quota = await store.lock_quota(ask.user_id)
-    if ask.idempotency_key is not None:
-        stored = await store.stored_answer(ask, fingerprint)
-        if stored is not None:
-            return Admitted(stored.job_id, stored.status_code, stored.body, replayed=True)
-    elif ask.sdk_retry:
-        job_id = await store.earlier_attempt(ask)
-        if job_id is not None:
-            log.info("SDK retry answered with the job it created", job_id=str(job_id))
-            return Admitted(job_id, 200, {"job_id": str(job_id)}, replayed=True)
-    refusal = rate_refusal(quota, settings)
-    if refusal is None and settings.max_unfinished_jobs:
-        refusal = cap_refusal(await store.count_unfinished(ask.user_id), settings)
-    if refusal is not None:
-        raise refusal
-    await store.record_create(ask.user_id, window_after_create(quota, settings))
-    job_id = await store.create(ask)
-    admitted = Admitted(job_id, 202, accepted_body(job_id), replayed=False)
-    if ask.idempotency_key is not None:
-        await store.remember(ask, fingerprint, admitted)
-    return admitted
+    job_id = uuid.uuid4()  # first: the row's id, the event's, the answer's
+    arguments, model = statement_arguments(settings, ask, job_id)
+    try:
+        async with driver_connection(engine) as conn:
+            done = await admit_statement(conn, arguments)
+    except KeyRace:
+        raise IdempotencyRace(ask.idempotency_key or "") from None
+    if done.outcome == "created":
+        metrics.job_created(ask.kind.value, model)
+        return Admitted(job_id, 202, accepted_body(job_id), replayed=False)
+    if done.outcome == "replayed":
+        assert done.job_id is not None and done.body is not None
+        return Admitted(done.job_id, done.status_code, done.body, replayed=True)
+    if done.outcome == "sdk_replay":
+        assert done.job_id is not None
+        log.info("SDK retry answered with the job it created", job_id=str(done.job_id))
+        return Admitted(done.job_id, 200, {"job_id": str(done.job_id)}, replayed=True)
+    if done.outcome == "key_reused":
+        raise IdempotencyKeyReused(f"this {HEADER} was already used with a different request")
+    if done.outcome == "rate":
+        raise rate_refusal(settings, done.retry_after_s or 1)
+    raise cap_refusal(settings)

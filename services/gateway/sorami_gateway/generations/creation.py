@@ -9,20 +9,19 @@ from typing import Annotated
 
 from fastapi import Depends
 from sorami_shared.events import Kind
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..guards.idempotency import IdempotencyKeyHeader
-from ..rest.deps import CorrelationId, CurrentUser, SessionDep, SettingsDep
+from ..rest.deps import CorrelationId, CurrentUser, EngineDep, SettingsDep
 from ..settings import GatewaySettings
-from .admission import Admitted, Ask
-from .admission_store import admit_in_transaction
+from .admission import Admitted, Ask, admit
 from .requests import GenerateRequestBase, RequestModels, RequestModelsDep
 
 
 @dataclass
 class Creator:
     user_id: str
-    session: AsyncSession
+    engine: AsyncEngine
     settings: GatewaySettings
     request_models: RequestModels
     correlation_id: str
@@ -35,18 +34,18 @@ class Creator:
         ask = Ask(
             self.user_id, kind, request, self.correlation_id, scope, self.idempotency_key, sdk_retry
         )
-        return await admit_in_transaction(self.session, self.settings, ask)
+        return await admit(self.engine, self.settings, ask)
 
 
 async def creator(
     user_id: CurrentUser,
-    session: SessionDep,
+    engine: EngineDep,
     settings: SettingsDep,
     request_models: RequestModelsDep,
     correlation_id: CorrelationId,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Creator:
-    return Creator(user_id, session, settings, request_models, correlation_id, idempotency_key)
+    return Creator(user_id, engine, settings, request_models, correlation_id, idempotency_key)
 
 
 CreatorDep = Annotated[Creator, Depends(creator)]

@@ -75,8 +75,9 @@ def _after_commit(session: AsyncSession, record: Callable[[], None]) -> None:
     sync.info[_PENDING].append(record)
 
 
-def job_created(session: AsyncSession, kind: str, model: str) -> None:
-    _after_commit(session, JOBS_CREATED.labels(kind, model).inc)
+def job_created(kind: str, model: str) -> None:
+    """A job was created (its one-statement transaction has committed)."""
+    JOBS_CREATED.labels(kind, model).inc()
 
 
 def job_changed(session: AsyncSession, generation: Generation) -> None:

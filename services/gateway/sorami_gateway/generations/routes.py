@@ -9,11 +9,13 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from ..infra.db import driver_connection
 from ..media.urls import MediaUrlsDep
 from ..rest.bodies import read_body
 from ..rest.deps import (
     CurrentUser,
     CursorQuery,
+    EngineDep,
     SessionDep,
     page_cursor,
 )
@@ -27,6 +29,7 @@ from .schemas import (
     GenerationStatusPublic,
     KindPath,
 )
+from .status_sql import status_answer
 
 router = APIRouter(prefix="/api", tags=["generations"], responses=UNAUTHENTICATED)
 
@@ -99,9 +102,14 @@ async def _owned(session: SessionDep, user_id: str, kind: KindPath, job_id: uuid
 
 @router.get("/{kind}/{job_id}/status", response_model=GenerationStatusPublic, responses=NOT_FOUND)
 async def generation_status(
-    kind: KindPath, job_id: uuid.UUID, user_id: CurrentUser, session: SessionDep
-) -> GenerationStatusPublic:
-    return generations.status_of(await _owned(session, user_id, kind, job_id))
+    kind: KindPath, job_id: uuid.UUID, user_id: CurrentUser, engine: EngineDep
+) -> Response:
+    """One indexed statement on the driver (a hot path: clients poll it)."""
+    async with driver_connection(engine) as conn:
+        answer = await status_answer(conn, user_id, kind.kind, job_id)
+    if answer is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "generation not found")
+    return JSONResponse(answer)
 
 
 @router.get("/{kind}/{job_id}/result", response_model=GenerationResultPublic, responses=NOT_FOUND)

@@ -1,5 +1,4 @@
-"""Generations: create (row + outbox + first event in the caller's transaction), read,
-history.
+"""Generations: read, history (the create is :mod:`.admission`'s one statement).
 
 Services never commit: the route that calls them owns the transaction."""
 
@@ -10,17 +9,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sorami_shared.events import GenerationRequested, Kind, new_event
+from sorami_shared.events import Kind
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..events import log as user_events
 from ..infra.cursor import Cursor, fetch_page, keyset_page, next_cursor
 from ..media.urls import MediaUrls
-from ..outbox.writer import add_to_outbox
-from ..webhooks import outbox as webhook_outbox
-from . import metrics
-from .feed import status_data
-from .requests import GenerateRequestBase
 from .schemas import (
     FilePublic,
     GenerationPage,
@@ -29,55 +22,10 @@ from .schemas import (
 )
 from .tables import Generation, GenerationFile, Status
 
-UNFINISHED = (Status.PENDING.value, Status.PROCESSING.value)
 # What a file answers as stored; its keys become URLs.
 COPIED_FILE_FIELDS = set(FilePublic.model_fields) - {"url", "poster_url"}
 
 EVENT_SOURCE = "sorami/gateway"
-
-
-async def create_generation(
-    session: AsyncSession,
-    *,
-    user_id: str,
-    kind: Kind,
-    request: GenerateRequestBase,
-    correlation_id: str,
-) -> uuid.UUID:
-    """Insert the generation (its id minted by the database) and its ``generation.requested``
-    event in the outbox. Both commit or neither does."""
-    params = request.to_params()
-    job_id: uuid.UUID = (
-        await session.execute(
-            sa.insert(Generation)
-            .values(
-                user_id=user_id,
-                kind=kind.value,
-                status=Status.PENDING.value,
-                progress=0,
-                params=params.model_dump(mode="json"),
-                correlation_id=correlation_id,
-            )
-            .returning(Generation.id)
-        )
-    ).scalar_one()
-    event = new_event(
-        GenerationRequested(job_id=job_id, user_id=user_id, kind=kind, params=params),
-        source=EVENT_SOURCE,
-        correlation_id=correlation_id,
-    )
-    await add_to_outbox(session, event)
-    await webhook_outbox.attach(session, job_id, request.webhook_url, request.webhook_events)
-    metrics.job_created(session, kind.value, params.model)
-    # the first event of its stream (GET /api/events), in the same transaction
-    await user_events.append(
-        session,
-        user_id=user_id,
-        type=user_events.STATUS,
-        job_id=job_id,
-        data=status_data(job_id, kind.value, Status.PENDING.value, 0),
-    )
-    return job_id
 
 
 async def get_generation(
@@ -114,16 +62,6 @@ async def list_generations(
 
 def _of_kind(user_id: str, kind: Kind) -> sa.Select:
     return sa.select(Generation).where(Generation.user_id == user_id, Generation.kind == kind.value)
-
-
-async def count_unfinished(session: AsyncSession, user_id: str) -> int:
-    """The user's PENDING + PROCESSING generations (what the unfinished-jobs cap counts)."""
-    count = await session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Generation)
-        .where(Generation.user_id == user_id, Generation.status.in_(UNFINISHED))  # type: ignore[attr-defined]
-    )
-    return int(count or 0)
 
 
 async def files_of(

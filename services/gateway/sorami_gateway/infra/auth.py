@@ -6,7 +6,8 @@
   (concurrent requests share it), so a flood of forged kids cannot become a refresh storm.
 
 The algorithm is chosen by the server from what is configured, never trusted from the token:
-``alg: none`` and an HS256 token signed with the RSA public key are refused.
+``alg: none`` and an HS256 token signed with the RSA public key are refused. A token that
+passed is remembered for up to a minute (never past its ``exp``): :mod:`.token_cache`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sorami_shared.dev_tokens import (  # noqa: F401 - DevelopmentTokensRefused 
 from sorami_shared.logging import get_logger
 
 from ..settings import GatewaySettings
+from .token_cache import VerifiedTokens
 
 log = get_logger(__name__)
 
@@ -112,6 +114,7 @@ class Authenticator:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.hs256_secret = settings.hs256_secret
+        self.verified = VerifiedTokens()
         self.jwks = (
             JwksCache(
                 settings.jwks_url,
@@ -127,6 +130,9 @@ class Authenticator:
             await self.jwks.close()
 
     async def user_id(self, token: str) -> str:
+        known = self.verified.get(token)
+        if known is not None:
+            return known
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -161,6 +167,7 @@ class Authenticator:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not valid_user_id(sub):
             raise AuthError("invalid subject")
+        self.verified.put(token, sub, claims["exp"])
         return sub
 
 

@@ -49,18 +49,19 @@ def content_type_for(key: str) -> str:
 HEADERS = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
 
 
+# What /media answers, for the OpenAPI document (206/304/416: FileResponse, local storage).
+ANSWERS: dict[int | str, dict[str, object]] = {
+    200: {"content": {"image/png": {}, "video/mp4": {}}, "description": "The file"},
+    206: {"description": "The byte range asked for (Range: bytes=...)"},
+    304: {"description": "Not modified (If-None-Match / If-Modified-Since)"},
+    416: {"description": "The range is outside the file"},
+    403: {"description": "Missing, tampered or expired signature"},
+    404: {"description": "No such object"},
+}
+
+
 @router.head("/media/{key:path}", include_in_schema=False)
-@router.get(
-    "/media/{key:path}",
-    responses={
-        200: {"content": {"image/png": {}, "video/mp4": {}}, "description": "The file"},
-        206: {"description": "The byte range asked for (Range: bytes=...)"},
-        304: {"description": "Not modified (If-None-Match / If-Modified-Since)"},
-        416: {"description": "The range is outside the file"},
-        403: {"description": "Missing, tampered or expired signature"},
-        404: {"description": "No such object"},
-    },
-)
+@router.get("/media/{key:path}", responses=ANSWERS)
 async def media(
     key: str,
     request: Request,

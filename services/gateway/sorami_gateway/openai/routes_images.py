@@ -65,7 +65,8 @@ async def create_images(
             headers={"x-should-retry": "false"},
             extra={"job_id": str(job_id)},
         )
-    files = (await generations.files_of(create.creator.session, [job_id])).get(job_id, [])
+    async with sessions() as session:
+        files = (await generations.files_of(session, [job_id])).get(job_id, [])
     as_base64 = body.response_format == "b64_json"
     return ImagesResponse(
         id=str(job_id),

@@ -38,14 +38,14 @@ def _answer(generation: Generation, response: Response, settings: GatewaySetting
 
 
 @router.post("/videos", response_model=Video)
-async def create_video(create: CreationDep, response: Response) -> Video:
+async def create_video(create: CreationDep, session: SessionDep, response: Response) -> Video:
     """OpenAI's `videos.create` (multipart/form-data or JSON): `prompt`, `model`, `seconds`,
     `size`; answers the queued Video at once. The job is also at `/api/videos/{id}`."""
     _, admitted = await create.accept(
         VideoCreateRequest, Kind.VIDEO, video_request, "POST /v1/videos"
     )
     log.info("openai video accepted", job_id=str(admitted.job_id), replayed=admitted.replayed)
-    video = await owned_video(create.creator.session, create.creator.user_id, str(admitted.job_id))
+    video = await owned_video(session, create.creator.user_id, str(admitted.job_id))
     return _answer(video, response, create.creator.settings)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ..infra.auth import MISSING_TOKEN, Authenticator, AuthError
 from ..infra.cursor import Cursor, InvalidCursor
@@ -31,16 +31,20 @@ class Component(Generic[T]):
     def provide(self, app: FastAPI, value: T) -> None:
         setattr(app.state, self.name, value)
 
-    def __call__(self, request: Request) -> T:
+    async def __call__(self, request: Request) -> T:
+        # async: no I/O, so no threadpool hop (FastAPI runs a sync dependency in a thread)
         return getattr(request.app.state, self.name)  # type: ignore[no-any-return]
 
 
 settings_component: Component[GatewaySettings] = Component("settings")
 sessions_component: Component[SessionFactory] = Component("sessions")
+engine_component: Component[AsyncEngine] = Component("engine")
 authenticator_component: Component[Authenticator] = Component("authenticator")
 
 SettingsDep = Annotated[GatewaySettings, Depends(settings_component)]
 Sessions = Annotated[SessionFactory, Depends(sessions_component)]
+# The pool itself, for the hot paths' one-statement reads and writes (infra.db.driver_connection)
+EngineDep = Annotated[AsyncEngine, Depends(engine_component)]
 
 
 async def get_session(sessions: Sessions) -> AsyncIterator[AsyncSession]:
@@ -66,7 +70,7 @@ async def get_current_user(
 CurrentUser = Annotated[str, Depends(get_current_user)]
 
 
-def get_correlation_id(request: Request) -> str:
+async def get_correlation_id(request: Request) -> str:
     value = getattr(request.state, "correlation_id", None)
     return value or str(uuid.uuid4())
 

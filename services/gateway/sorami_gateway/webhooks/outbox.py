@@ -48,16 +48,9 @@ def _event_of(type: str, status: str) -> WebhookEvent | None:
     return _EVENTS.get(type)
 
 
-async def attach(
-    session: AsyncSession, job_id: uuid.UUID, url: str | None, events: list[str] | None
-) -> None:
-    """Store a generation's ``webhook_url`` (create path, caller's transaction)."""
-    if url is None:
-        return
-    chosen = [WebhookEvent(e).value for e in (events or DEFAULT_EVENTS)]
-    await session.execute(
-        sa.insert(GenerationWebhook).values(generation_id=job_id, url=url, events=chosen)
-    )
+def chosen_events(events: list[str] | None) -> list[str]:
+    """The events a generation's ``webhook_url`` receives (the defaults if none named)."""
+    return [WebhookEvent(e).value for e in (events or DEFAULT_EVENTS)]
 
 
 async def on_generation_event(

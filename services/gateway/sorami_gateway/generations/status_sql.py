@@ -1,0 +1,34 @@
+"""``GET /api/{kind}/{id}/status`` as one statement on the driver: a primary-key lookup (the
+owner and the kind are filters on that one row), one round trip, no transaction block, and
+the answer built from the row without a table object."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+from sorami_shared.events import Kind
+
+STATEMENT = (
+    "SELECT status, progress, error, error_code FROM generations"
+    " WHERE id = $1 AND user_id = $2 AND kind = $3"
+)
+
+
+async def status_answer(
+    conn: asyncpg.Connection, user_id: str, kind: Kind, job_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """The ``/status`` body of the caller's generation of that kind; None for a missing one,
+    another user's, or another kind's (indistinguishable on purpose)."""
+    row = await conn.fetchrow(STATEMENT, job_id, user_id, kind.value)
+    if row is None:
+        return None
+    return {
+        "job_id": str(job_id),
+        "kind": kind.value,
+        "status": row[0],
+        "progress": row[1],
+        "error": row[2],
+        "error_code": row[3],
+    }
