@@ -37,9 +37,12 @@ USERS = [f"user{i}" for i in range(5)]
 IMAGES = int(os.environ.get("SORAMI_FAULTS_IMAGES", "225"))
 VIDEOS = int(os.environ.get("SORAMI_FAULTS_VIDEOS", "75"))
 BROKEN = 3
-SETTLE_S = float(os.environ.get("SORAMI_FAULTS_SETTLE_S", "600"))
-# above the longest queue wait of the run (a long run's backlog waits longer than 15 min)
-PENDING_LEASE_S = os.environ.get("SORAMI_FAULTS_PENDING_LEASE_S", "900")
+SETTLE_S = float(os.environ.get("SORAMI_FAULTS_SETTLE_S", "900"))
+# The watchdog's pending lease: above the longest queue wait of the run (300 jobs: under 5 min;
+# a long run's backlog waits longer), and short enough to rescue, within the run, a job
+# dead-lettered while PENDING by lost connections alone (docs/reliability.md, "Delivery
+# attempts spent by lost connections").
+PENDING_LEASE_S = os.environ.get("SORAMI_FAULTS_PENDING_LEASE_S", "420")
 WORK_QUEUES = ("generator.requests", "gateway.projection", "notifier.outcomes")
 SERVICES = ("gateway", "generator", "notifier")
 
