@@ -72,14 +72,18 @@ async def test_stalled_processing_job_is_resent_twice_then_failed_with_a_reason(
     await projector.handle(ev.progress(job_id, 40), FIRST)
 
     assert await sweep(sessions, watchdog_settings) == NOTHING
-    for expected_requeues in (1, 2):
-        await _age(sessions, job_id, 61)
+    for expected_requeues, age in ((1, 61), (2, 601)):
+        await _age(sessions, job_id, age)
         result = await sweep(sessions, watchdog_settings)
         assert result.requeued == [job_id] and result.failed == []
         generation = await _generation(sessions, job_id)
         assert generation.watchdog_requeues == expected_requeues
         assert generation.status == Status.PROCESSING.value  # re-sent, lease restarted
         assert (await sweep(sessions, watchdog_settings)).requeued == []  # not twice per lease
+        # The re-send waits at the back of the queue like a new request: from now on the
+        # job is judged by the pending lease, not the processing one.
+        await _age(sessions, job_id, 61)
+        assert await sweep(sessions, watchdog_settings) == NOTHING
 
     events = await _events_for(sessions, job_id)
     requested = [e for e in events if e.type == "generation.requested"]
@@ -88,13 +92,13 @@ async def test_stalled_processing_job_is_resent_twice_then_failed_with_a_reason(
     assert {e.correlationid for e in requested} == {requested[0].correlationid}
     assert len({e.id for e in requested}) == 3
 
-    await _age(sessions, job_id, 61)
+    await _age(sessions, job_id, 601)
     result = await sweep(sessions, watchdog_settings)
     assert result.failed == [job_id] and result.requeued == []
     failed = [e for e in await _events_for(sessions, job_id) if e.type == "generation.failed"]
     assert len(failed) == 1
     assert failed[0].data.code.value == "too_many_attempts"
-    assert "no progress for 60s" in failed[0].data.reason
+    assert "no progress for 600s" in failed[0].data.reason
     assert "re-sent 2 time(s)" in failed[0].data.reason
 
     # Bounded: never touched again, however long it stays unprojected.

@@ -9,7 +9,10 @@ that hangs without dying. Nothing else would ever move such a job out of PENDING
 Policy, per job (``SORAMI_GATEWAY_WATCHDOG_*``):
 
 - PROCESSING with no change (progress, status) for ``processing_lease_s``, or PENDING for
-  ``pending_lease_s`` since it was accepted: the job is *stalled*.
+  ``pending_lease_s`` since it was accepted: the job is *stalled*. Once re-sent, a job is
+  judged by ``pending_lease_s`` whatever its status: the re-sent request waits at the back
+  of the queue like a new one (the fault run at cluster scale found jobs failed after two
+  re-sends of 45 s while their re-send was still queued behind 1,500 others).
 - A stalled job is re-sent: a new ``generation.requested`` (same job id, parameters and
   correlation id) goes through the outbox, in the same transaction that counts the re-send and
   restarts the lease. At most ``max_requeues`` times.
@@ -65,10 +68,11 @@ def _stalled(settings: GatewaySettings) -> sa.ColumnElement[bool]:
     now = sa.func.now()
     processing = sa.and_(
         Generation.status == Status.PROCESSING.value,
+        Generation.watchdog_requeues == 0,
         Generation.updated_at < now - timedelta(seconds=settings.watchdog_processing_lease_s),
     )
     pending = sa.and_(
-        Generation.status == Status.PENDING.value,
+        sa.or_(Generation.status == Status.PENDING.value, Generation.watchdog_requeues > 0),
         Generation.updated_at < now - timedelta(seconds=settings.watchdog_pending_lease_s),
     )
     return sa.and_(
@@ -77,8 +81,8 @@ def _stalled(settings: GatewaySettings) -> sa.ColumnElement[bool]:
     )
 
 
-def _lease_of(settings: GatewaySettings, status: Status) -> float:
-    if status == Status.PROCESSING:
+def _lease_of(settings: GatewaySettings, generation: Generation) -> float:
+    if generation.status == Status.PROCESSING.value and generation.watchdog_requeues == 0:
         return settings.watchdog_processing_lease_s
     return settings.watchdog_pending_lease_s
 
@@ -140,7 +144,7 @@ async def _requeue(
     log.warning(
         "stalled job re-sent",
         status=generation.status,
-        no_progress_s=_lease_of(settings, Status(generation.status)),
+        no_progress_s=_lease_of(settings, generation),
         requeue=generation.watchdog_requeues + 1,
         max_requeues=settings.watchdog_max_requeues,
         event_id=str(event.id),
@@ -148,7 +152,7 @@ async def _requeue(
 
 
 def failure_reason(settings: GatewaySettings, generation: Generation) -> str:
-    lease = _lease_of(settings, Status(generation.status))
+    lease = _lease_of(settings, generation)
     state = "started" if generation.status == Status.PROCESSING.value else "picked up"
     return (
         f"the job made no progress for {lease:g}s and was not {state} again after being "
