@@ -1,12 +1,15 @@
 """deploy/observability stays true to the code: ``promtool check rules`` accepts the alert rules,
-the rules cover what on-call needs, and every ``sorami_*`` metric a rule or a dashboard panel
-uses exists in the code's registries (a renamed metric would otherwise silence an alert)."""
+``promtool test rules`` runs their unit tests (alerts.test.yml: series that fire each alert, series
+at the edge of its threshold and ``for`` that must not, its labels and annotations), the rules
+cover what on-call needs, and every ``sorami_*`` metric a rule or a dashboard panel uses exists
+in the code's registries (a renamed metric would otherwise silence an alert)."""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,7 +70,7 @@ def test_the_alerts_on_call_needs_exist() -> None:
     assert "sorami_outbox_oldest_age_seconds" in exprs["SoramiOutboxBacklogOld"]
     assert ".dlq" in exprs["SoramiDeadLetters"]
     assert 'outcome="failed"' in exprs["SoramiJobsFailing"]
-    assert 'queue="generator.requests"' in exprs["SoramiNoGeneratorConsuming"]
+    assert "generator\\\\.requests" in exprs["SoramiNoGeneratorConsuming"]
     assert "histogram_quantile(0.95" in exprs["SoramiJobLatencyP95High"]
 
 
@@ -81,3 +84,52 @@ def test_every_metric_used_exists_in_the_code() -> None:
     assert len(used) > 20
     missing = sorted(used - known)
     assert not missing, f"used by deploy/observability but defined nowhere: {missing}"
+
+
+def test_promtool_rule_unit_tests_pass() -> None:
+    """Every alert has a unit test, and all of them pass."""
+    promtool = require_tool("promtool")
+    tests = yaml.safe_load((OBSERVABILITY / "alerts.test.yml").read_text())
+    tested = {t["alertname"] for case in tests["tests"] for t in case["alert_rule_test"]}
+    assert tested == set(rule_expressions()), "an alert without a rule unit test"
+    fired = {
+        t["alertname"]
+        for case in tests["tests"]
+        for t in case["alert_rule_test"]
+        if t["exp_alerts"]
+    }
+    assert fired == set(rule_expressions()), "an alert never shown firing"
+    result = subprocess.run(
+        [promtool, "test", "rules", "alerts.test.yml"],
+        cwd=OBSERVABILITY,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_the_for_override_changes_only_for(tmp_path: Path) -> None:
+    """scripts/alert_rules_for.py (used by the live alert test) keeps everything but ``for``."""
+    out = tmp_path / "alerts.yml"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "alert_rules_for.py"),
+            "--for",
+            "2s",
+            str(OBSERVABILITY / "alerts.yml"),
+            "-o",
+            str(out),
+        ],
+        check=True,
+        timeout=60,
+    )
+    shipped = yaml.safe_load((OBSERVABILITY / "alerts.yml").read_text())
+    shortened = yaml.safe_load(out.read_text())
+    rules = [r for g in shortened["groups"] for r in g["rules"]]
+    assert rules and all(r["for"] == "2s" for r in rules)
+    for rule in (r for g in shipped["groups"] for r in g["rules"]):
+        rule["for"] = "2s"
+    assert shortened == shipped
