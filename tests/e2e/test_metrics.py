@@ -94,7 +94,10 @@ async def test_every_process_reports_what_the_jobs_did(make_system) -> None:
             scraped[name] = await scrape(system.metrics_ports[name])
         notifier, relay = scraped["notifier"][1], scraped["gateway-relay"][1]
         delivered = total(notifier, "sorami_notifications_delivered_total", channel="inbox")
-        sampled = total(relay, "sorami_queue_consumers", queue="generator.requests")
+        sampled = min(
+            total(sampler, "sorami_queue_consumers", queue="generator.requests")
+            for sampler in (relay, scraped["gateway-watchdog"][1])
+        )
         if delivered >= outcomes["completed"] + outcomes["failed"] and sampled >= 1:
             break
         assert time.monotonic() < deadline, (delivered, sampled, outcomes)
@@ -142,6 +145,12 @@ async def test_every_process_reports_what_the_jobs_did(make_system) -> None:
     assert "sorami_outbox_backlog" in scraped["gateway-relay"][0]
     assert "sorami_outbox_backlog" not in scraped["gateway-api"][0]  # the relay's alone
     assert "sorami_outbox_oldest_age_seconds" in scraped["gateway-relay"][0]
+    # the watchdog samples the same (a stopped relay is still seen by the alerts)
+    assert "sorami_outbox_oldest_age_seconds" in scraped["gateway-watchdog"][0]
+    assert (
+        total(scraped["gateway-watchdog"][1], "sorami_queue_consumers", queue="generator.requests")
+        >= 1
+    )
 
     # the generator's stages
     g = generator[1]

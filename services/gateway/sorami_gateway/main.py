@@ -84,12 +84,23 @@ async def run_projector(settings: GatewaySettings, stop: asyncio.Event) -> None:
 
 
 async def run_watchdog(settings: GatewaySettings, stop: asyncio.Event) -> None:
+    from sorami_shared.queue_stats import sample_queues
+
     from .infra.db import create_engine, create_session_factory
+    from .outbox.metrics import sample_outbox
     from .workers.watchdog import Watchdog
 
     engine = create_engine(settings, pool_size=1, max_overflow=1)
+    sessions = create_session_factory(engine)
+    interval_s = settings.metrics_sample_interval_s
     try:
-        await Watchdog(settings, create_session_factory(engine), stop=stop).run()
+        # The watchdog samples the outbox and the queues too: with the relay down (the very
+        # case the outbox-age alert is for) its samples stop, these go on (the rules take max).
+        await asyncio.gather(
+            Watchdog(settings, sessions, stop=stop).run(),
+            sample_outbox(sessions, stop, interval_s),
+            sample_queues(settings.amqp_url, stop, interval_s=interval_s),
+        )
     finally:
         await engine.dispose()
 

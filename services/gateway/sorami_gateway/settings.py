@@ -118,7 +118,7 @@ class GatewaySettings(ServiceSettings, StorageSettings, ModelRegistrySettings):
     relay_publish_timeout_s: float = 5.0
     relay_max_backoff_s: float = 10.0
 
-    # --- metrics (the relay samples the outbox and the broker's queues) ---
+    # --- metrics (the relay and the watchdog sample the outbox and the broker's queues) ---
     metrics_sample_interval_s: float = Field(default=15.0, gt=0)
 
     # --- projector ---

@@ -1,5 +1,6 @@
-"""The outbox's metrics, sampled by the relay (imported by the relay only, so that no other
-gateway process reports a backlog of 0 it never measured)."""
+"""The outbox's metrics, sampled by the relay and by the watchdog (so that a stopped relay is
+still seen); imported by those two only, so that no other gateway process reports a backlog of 0
+it never measured."""
 
 from __future__ import annotations
 
