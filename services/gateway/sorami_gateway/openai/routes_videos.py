@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from sorami_shared.events import Kind
 from sorami_shared.logging import get_logger
 from sorami_shared.storage import ObjectNotFound, StorageError
@@ -83,12 +83,23 @@ async def retrieve_video(
     return _answer(await owned_video(session, user_id, video_id), response, settings)
 
 
+OCTET_STREAM = "application/octet-stream"
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+CONTENT_RESPONSE = {
+    "description": "The file's bytes: video/mp4 (`variant=video`) or image/png "
+    "(`variant=thumbnail`); application/octet-stream when the request's Accept asks for that "
+    "and not for the file's own type.",
+    "content": {"video/mp4": _BINARY, "image/png": _BINARY, OCTET_STREAM: _BINARY},
+}
+
+
 @router.get(
     "/videos/{video_id}/content",
     response_class=Response,
-    responses={200: {"content": {"video/mp4": {}, "image/png": {}}}},
+    responses={200: CONTENT_RESPONSE},
 )
 async def download_video_content(
+    request: Request,
     video_id: str,
     user_id: CurrentUser,
     session: SessionDep,
@@ -119,6 +130,9 @@ async def download_video_content(
         log.error("reading video content failed", key=key, error=str(exc))
         raise unavailable("storage unavailable") from None
     media_type = "video/mp4" if variant == "video" else "image/png"
+    accept = request.headers.get("accept", "")
+    if OCTET_STREAM in accept and media_type not in accept:  # a client that asks for bytes
+        media_type = OCTET_STREAM
     return Response(data, media_type=media_type, headers={"Cache-Control": "private"})
 
 
