@@ -1,8 +1,10 @@
 """docs/asyncapi.yaml is what the code's contracts produce (`make asyncapi`), and it holds
-together: AsyncAPI 3, every reference resolves, every event type and queue has its channel."""
+together: AsyncAPI 3, every reference resolves, every event type and queue has its channel; the
+official parser (npm @asyncapi/parser) reports 0 errors and 0 warnings."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from typing import Any
@@ -67,3 +69,45 @@ def test_document_is_complete_and_consistent() -> None:
         assert operation["action"] in ("send", "receive"), name
         resolve(doc, operation["channel"]["$ref"])
     print(f"[asyncapi] channels: {sorted(addresses)}")
+
+
+def official_parser(path: Any) -> tuple[int, dict[str, Any]]:
+    """(exit status, diagnostics) of the official AsyncAPI parser (npm @asyncapi/parser, installed
+    and cached by scripts/ensure-asyncapi-parser.sh) on ``path``."""
+    install = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "ensure-asyncapi-parser.sh")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    folder = install.stdout.strip().splitlines()[-1]
+    result = subprocess.run(
+        ["node", f"{folder}/parse.mjs", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.strip(), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_the_official_asyncapi_parser_finds_no_error_and_no_warning() -> None:
+    code, report = official_parser(DOC)
+    print(f"[asyncapi] @asyncapi/parser: {json.dumps(report)}")
+    assert report["parsed"] and report["version"] == "3.0.0"
+    assert (report["errors"], report["warnings"]) == (0, 0), report["diagnostics"]
+    assert code == 0
+
+
+def test_the_parser_harness_reports_errors(tmp_path: Any) -> None:
+    """The same harness on a broken copy (no ``info``, an operation on a channel that does not
+    exist): errors, exit 1."""
+    doc = yaml.safe_load(DOC.read_text())
+    operation = next(iter(doc["operations"].values()))
+    operation["channel"] = {"$ref": "#/channels/no-such-channel"}
+    del doc["info"]
+    broken = tmp_path / "asyncapi.yaml"
+    broken.write_text(yaml.safe_dump(doc, sort_keys=False))
+    code, report = official_parser(broken)
+    assert report["errors"] >= 1 and code == 1, report

@@ -25,6 +25,7 @@ from .infra.readiness import Readiness
 from .media import routes as media_routes
 from .media.urls import MediaUrls, media_urls_component, open_storage, storage_component
 from .notifications import routes as notifications_routes
+from .openai import BODIES as OPENAI_BODIES
 from .openai import router as openai_router
 from .rest import health, routes_dev
 from .rest.deps import (
@@ -99,7 +100,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(openai_router)  # /v1: the OpenAI-compatible facade
     app.include_router(routes_history.router)  # /api/generations: both kinds (web gallery)
     app.include_router(routes_dev.router)  # /api/dev/token: development sign-in
-    document_generate_bodies(app, request_models)
+    document_generate_bodies(app, request_models, OPENAI_BODIES)
     mount_web_app(app, settings)  # last: "/" matches whatever the API did not
     return app
 

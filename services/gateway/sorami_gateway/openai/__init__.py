@@ -10,6 +10,14 @@ from fastapi import APIRouter, Request
 from .errors import OpenAIRoute, not_found
 from .routes_images import router as images_router
 from .routes_videos import router as videos_router
+from .schemas import ImageGenerationRequest, VideoCreateRequest
+
+# the create bodies, read by hand (JSON or multipart/form-data): for the OpenAPI document
+MEDIA_TYPES = ("application/json", "multipart/form-data")
+BODIES = {
+    "POST /v1/images/generations": (ImageGenerationRequest, MEDIA_TYPES),
+    "POST /v1/videos": (VideoCreateRequest, MEDIA_TYPES),
+}
 
 router = APIRouter()
 router.include_router(images_router)
