@@ -2,9 +2,14 @@
 # Start PostgreSQL and RabbitMQ on this machine if they are not running, and wait for both.
 set -euo pipefail
 
-# Tools the deploy/ tests run (tests/support/tools.py installs them too when missing).
-for tool in kubectl:kubectl promtool:prometheus; do
-  command -v "${tool%%:*}" >/dev/null || apt-get install -y -q --no-install-recommends "${tool#*:}" >/dev/null || true
+# Tools the deploy/ tests run (tests/support/tools.py installs them too when missing):
+# kubectl, and Debian's prometheus package (promtool, and the prometheus server that
+# tests/e2e/test_prometheus_alerts.py runs on loopback).
+for tool in kubectl:kubectl promtool:prometheus prometheus:prometheus; do
+  command -v "${tool%%:*}" >/dev/null \
+    || apt-get install -y -q --no-install-recommends "${tool#*:}" >/dev/null \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${tool#*:}" >/dev/null; } \
+    || true
 done
 
 pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432; }

@@ -4,11 +4,11 @@ port, with deploy/observability/alerts.yml loaded as shipped except for ``for:``
 each alert is provoked the way on-call would meet it and read through ``/api/v1/alerts``:
 
 - jobs of a model no generator can load: SoramiJobsFailing fires;
-- a garbage message: SoramiDeadLetters fires, and clears once the DLQ is purged;
 - every generator stopped while jobs are queued: SoramiNoGeneratorConsuming fires, and clears
   once a generator is back;
 - the relay stopped while jobs are created: SoramiOutboxBacklogOld fires (its threshold, 60 s
-  of age, is kept), and clears once the relay is back.
+  of age, is kept), and clears once the relay is back;
+- meanwhile, a garbage message: SoramiDeadLetters fires, and clears once the DLQ is purged.
 
 Before that, after a few jobs, every panel's PromQL of deploy/observability/grafana-dashboard.json
 evaluates without error, and every panel but the failure panels returns a series. The time each
@@ -131,6 +131,30 @@ async def test_alerts_fire_and_clear_and_panels_return_data(make_system, prometh
         in alert["annotations"]["description"]
     )
 
+    # ---- SoramiNoGeneratorConsuming: every generator stopped while jobs are queued ---------
+    [generator] = [p for p in system.procs if p.name.startswith("generator")]
+    assert await stop_proc(generator) == 0
+    t0 = time.monotonic()
+    queued = [("image", await create(system, "image", {"prompt": f"queued {i}"})) for i in range(2)]
+    [alert] = await prom.wait_firing("SoramiNoGeneratorConsuming", within_s=60)
+    times["SoramiNoGeneratorConsuming"] = {"fire_s": time.monotonic() - t0}
+    assert alert["labels"]["queue"] == "generator.requests"
+    assert alert["annotations"]["description"].startswith("2 job(s) wait in generator.requests")
+
+    # ---- SoramiOutboxBacklogOld: the relay stopped while jobs are created ------------------
+    # (its threshold, 60 s of age, is kept: the next two alerts run while it builds up)
+    [relay] = [p for p in system.procs if p.name == "gateway-relay"]
+    assert await stop_proc(relay) == 0
+    t_relay = time.monotonic()
+    stuck = [("image", await create(system, "image", {"prompt": "stuck"}))]
+
+    # a generator comes back (the relay's queue samples are gone: the watchdog's remain)
+    generator.start()
+    t0 = time.monotonic()
+    await prom.wait_cleared("SoramiNoGeneratorConsuming", within_s=120)
+    times["SoramiNoGeneratorConsuming"]["clear_s"] = time.monotonic() - t0
+    assert await settle(system, queued) == ["COMPLETED"] * 2
+
     # ---- SoramiDeadLetters: a garbage message on the generator's queue ---------------------
     connection = await aio_pika.connect(system.amqp_url)
     try:
@@ -154,28 +178,6 @@ async def test_alerts_fire_and_clear_and_panels_return_data(make_system, prometh
         times["SoramiDeadLetters"]["clear_s"] = time.monotonic() - t0
     finally:
         await connection.close()
-
-    # ---- SoramiNoGeneratorConsuming: every generator stopped while jobs are queued ---------
-    [generator] = [p for p in system.procs if p.name.startswith("generator")]
-    assert await stop_proc(generator) == 0
-    t0 = time.monotonic()
-    queued = [("image", await create(system, "image", {"prompt": f"queued {i}"})) for i in range(2)]
-    [alert] = await prom.wait_firing("SoramiNoGeneratorConsuming", within_s=60)
-    times["SoramiNoGeneratorConsuming"] = {"fire_s": time.monotonic() - t0}
-    assert alert["labels"]["queue"] == "generator.requests"
-    assert alert["annotations"]["description"].startswith("2 job(s) wait in generator.requests")
-
-    # ---- SoramiOutboxBacklogOld: the relay stopped while jobs are created ------------------
-    [relay] = [p for p in system.procs if p.name == "gateway-relay"]
-    assert await stop_proc(relay) == 0
-    t_relay = time.monotonic()
-    stuck = [("image", await create(system, "image", {"prompt": "stuck"}))]
-    # meanwhile, a generator comes back (the relay's queue samples are gone: the watchdog's)
-    generator.start()
-    t0 = time.monotonic()
-    await prom.wait_cleared("SoramiNoGeneratorConsuming", within_s=120)
-    times["SoramiNoGeneratorConsuming"]["clear_s"] = time.monotonic() - t0
-    assert await settle(system, queued) == ["COMPLETED"] * 2
 
     [alert] = await prom.wait_firing("SoramiOutboxBacklogOld", within_s=120)
     times["SoramiOutboxBacklogOld"] = {"fire_s": time.monotonic() - t_relay}
