@@ -30,7 +30,7 @@ from sorami_shared.topology import GENERATOR_REQUESTS
 from tests.e2e.system import Proc, System, wait_terminal
 from tests.support.prometheus import Prometheus
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 OBSERVABILITY = ROOT / "deploy" / "observability"
