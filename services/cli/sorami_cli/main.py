@@ -17,7 +17,9 @@ Settings come from the environment; where the variables are not set, ``deploy/lo
 (what ``make up`` runs with) fills them in.
 
 Exit status: 0 success; 1 the API answered an error or the job FAILED; 2 usage/configuration
-errors (e.g. a development token asked for outside development, a --kind the job is not).
+errors (e.g. a development token asked for outside development, a --kind the job is not,
+``--guidance-scale nan``); 141 the reader of a pipe left early (``| head``), quietly. Text from
+the API (prompts, titles, error details) is printed with control characters escaped.
 """
 
 from __future__ import annotations
