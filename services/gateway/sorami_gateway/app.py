@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from sorami_shared.logging import get_logger
 
 from .events import routes as events_routes
@@ -40,6 +41,8 @@ from .settings import GatewaySettings
 from .webhooks.routes import router_for as webhooks_router_for
 
 log = get_logger(__name__)
+
+DOCS_ASSETS = "/docs-assets"
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -77,7 +80,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 await storage.close()
             await engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc with their scripts and styles served from here (fastapi-offline ships
+    # them), not from a CDN: they work offline and behind a strict egress policy.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="Sorami gateway",
         version="0.1.0",
         description="Generate images and videos from a prompt; follow them; get the files.",
