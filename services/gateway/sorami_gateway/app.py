@@ -28,6 +28,7 @@ from .media.urls import MediaUrls, media_urls_component, open_storage, storage_c
 from .notifications import routes as notifications_routes
 from .openai import router as openai_router
 from .rest import health, routes_dev
+from .rest.bodies import document_json_bodies
 from .rest.deps import (
     authenticator_component,
     engine_component,
@@ -106,6 +107,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(routes_history.router)  # /api/generations: both kinds (web gallery)
     app.include_router(routes_dev.router)  # /api/dev/token: development sign-in
     document_generate_bodies(app, request_models)
+    document_json_bodies(app)
     mount_web_app(app, settings)  # last: "/" matches whatever the API did not
     return app
 
