@@ -1,6 +1,6 @@
-"""Command-line tools some tests need (kubectl, promtool, prometheus): installed with apt when
-missing, like the project's other prerequisites (scripts/ensure-services.sh); a test that still
-cannot find one FAILS, it never skips."""
+"""Command-line tools some tests need (kubectl, promtool): installed with apt when missing,
+like the project's other prerequisites (scripts/ensure-services.sh); a test that still cannot
+find one FAILS, it never skips."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 # binary -> the Debian package that provides it
-PACKAGES = {"kubectl": "kubectl", "promtool": "prometheus", "prometheus": "prometheus"}
+PACKAGES = {"kubectl": "kubectl", "promtool": "prometheus"}
 
 
 def require_tool(binary: str) -> str:

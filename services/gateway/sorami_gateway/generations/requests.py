@@ -3,8 +3,7 @@
 One builder for both kinds: the fields are shared, images add ``num_images`` and videos add
 ``num_frames`` and ``fps``. Unknown fields are refused (``extra="forbid"``), values are strict
 (``"64"`` is not a width) and finite, and ``model`` must be in that kind's allow-list. A field
-left out, or null, gets the chosen model's default (the OpenAPI schema says so: each optional
-field is nullable with default null); a value the model cannot take is
+left out gets the chosen model's default (null is refused); a value the model cannot take is
 refused on that field (:mod:`sorami_gateway.generations.model_catalog`), so no job that must
 fail is stored.
 """
@@ -69,7 +68,7 @@ MODEL_DEFAULT = "default: the model's (GET /api/models)"
 def _size(limits: Any, name: str) -> Any:
     return (
         Annotated[
-            int | None,
+            int,
             Field(
                 ge=limits.min_size,
                 le=limits.max_size,
@@ -85,10 +84,7 @@ def _size(limits: Any, name: str) -> Any:
 def _bounded(kind: type, low: Any, high: Any) -> Any:
     """A field whose default comes from the model (filled in by ``_fill_defaults``)."""
     extra = {"allow_inf_nan": False} if kind is float else {}
-    return (
-        Annotated[kind | None, Field(ge=low, le=high, description=MODEL_DEFAULT, **extra)],
-        None,
-    )
+    return (Annotated[kind, Field(ge=low, le=high, description=MODEL_DEFAULT, **extra)], None)
 
 
 def _model_rules(specs: dict[str, ModelSpec], default: str, fitted: list[str]) -> dict[str, Any]:
@@ -98,13 +94,11 @@ def _model_rules(specs: dict[str, ModelSpec], default: str, fitted: list[str]) -
     def fill_defaults(cls: Any, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        if data.get("model", default) is None:  # null: the default model
-            data = {**data, "model": default}
-        name = data.get("model", default)
+        name = data.get("model") or default
         spec = specs.get(name) if isinstance(name, str) else None
         if spec is None:  # an unknown model: its own error names it
             return data
-        filled = {k: v for k, v in spec.request_defaults().items() if data.get(k) is None}
+        filled = {k: v for k, v in spec.request_defaults().items() if k not in data}
         return {**data, **filled}
 
     def refuse(value: Any, info: ValidationInfo) -> None:
@@ -149,7 +143,7 @@ def build_request_model(kind: Kind, settings: GatewaySettings) -> type[GenerateR
             ],
             None,
         ),
-        "model": (model_enum | None, model_enum(models[0])),  # null: the default model
+        "model": (model_enum, model_enum(models[0])),
         "width": _size(limits, "width"),
         "height": _size(limits, "height"),
         "num_inference_steps": _bounded(int, limits.min_steps, limits.max_steps),
