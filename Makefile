@@ -12,9 +12,14 @@ PYTEST_OPTS ?=
 DISTS := shared services/gateway services/notifier services/generator services/cli
 PYPROJECTS := $(foreach d,$(DISTS),$(d)/pyproject.toml)
 
-.PHONY: install up down reset ps logs run demo test test-unit test-integration test-e2e services browser lint clean
+.PHONY: help install up down reset ps logs run demo test test-unit test-integration test-e2e services browser lint clean
+.DEFAULT_GOAL := help
 
-install: $(VENV)/.installed
+help: ## list the targets (this)
+	@echo "Sorami: make TARGET (README.md, Make targets)"
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-z0-9-]*:[^=]*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(VENV)/.installed ## the .venv with every service installed editable (torch pinned)
 
 # PYTHONWARNINGS=ignore silences setuptools' "Editable installation" build warnings (they
 # are about folders named like a package; ours are meant to be imported from here).
@@ -29,51 +34,51 @@ $(VENV)/.installed: $(PYPROJECTS) requirements-dev.txt
 	@test -x $(BIN)/sorami || PYTHONWARNINGS=ignore $(BIN)/pip install -q --no-deps --force-reinstall -e services/cli
 	@touch $@
 
-services:
+services: ## start PostgreSQL and RabbitMQ if they are not running
 	@scripts/ensure-services.sh
 
-browser:
+browser: ## install chromium (apt) for the browser tests if missing
 	@scripts/ensure-browser.sh
 
-up: install services
+up: install services ## start everything in the background; returns once /readyz answers 200
 	@$(BIN)/python scripts/sorami_up.py
 
-down:
+down: ## stop everything make up started
 	@if [ -x $(BIN)/python ]; then $(BIN)/python scripts/sorami_down.py; else python3 scripts/sorami_down.py; fi
 
 # make down, then drop the development databases, delete Sorami's queues in the broker and
 # clear .data/media: the next make up starts empty (no jobs left from an earlier run).
-reset: install services
+reset: install services ## make down, then drop the dev databases, queues and .data/media
 	@$(BIN)/python scripts/sorami_reset.py
 
-ps:
+ps: ## each process: pid, state, restarts, uptime
 	@$(BIN)/python scripts/supervisor.py --status
 
-logs:
+logs: ## follow every log (.run/logs/*.log)
 	@ls $(RUN_DIR)/logs/*.log >/dev/null 2>&1 || { echo "no logs in $(RUN_DIR)/logs yet: start Sorami with make up"; exit 1; }
 	@tail -n 50 -F $(RUN_DIR)/logs/*.log
 
-demo: install
+demo: install ## an image and a video as user demo; files in .data/demo/
 	@$(BIN)/python scripts/demo.py
 
-run: up demo
+run: up demo ## make up + make demo; the last line printed is the web app's URL
 
-test: install services browser
+test: install services browser ## every tier (what CI runs)
 	$(PYTEST) tests $(PYTEST_OPTS)
 
-test-unit: install
+test-unit: install ## unit tests only
 	$(PYTEST) tests/unit $(PYTEST_OPTS)
 
-test-integration: install services
+test-integration: install services ## integration tests only
 	$(PYTEST) tests/integration $(PYTEST_OPTS)
 
-test-e2e: install services browser
+test-e2e: install services browser ## end-to-end tests only (browser included)
 	$(PYTEST) tests/e2e $(PYTEST_OPTS)
 
-lint: install
+lint: install ## ruff
 	$(BIN)/ruff check shared services tests scripts
 
-clean: down
+clean: down ## make down, then remove .venv and .run
 	rm -rf $(VENV) $(RUN_DIR)
 
 .PHONY: test-faults test-chaos-cluster
@@ -81,13 +86,13 @@ clean: down
 # 3-node RabbitMQ cluster, two generator replicas, every process SIGKILLed twice, a broker node
 # killed and brought back, another partitioned, connection cuts, database outages, duplicates
 # and poison; prints lost/duplicated/ok. Figures go to .run/faults-last-run.json.
-test-faults: install services
+test-faults: install services ## the fault run alone (300 jobs, 3-node RabbitMQ cluster)
 	@mkdir -p $(RUN_DIR)
 	SORAMI_FAULTS_REPORT=$(RUN_DIR)/faults-last-run.json $(PYTEST) tests/faults -s $(PYTEST_OPTS)
 
 # The same schedule with >= 2,000 jobs (round after round while jobs are submitted);
 # docs/reliability.md quotes its figures (.run/chaos-cluster-run.json).
-test-chaos-cluster: install services
+test-chaos-cluster: install services ## the fault schedule with 2,000 jobs
 	@mkdir -p $(RUN_DIR)
 	SORAMI_FAULTS_IMAGES=$(or $(SORAMI_FAULTS_IMAGES),1600) SORAMI_FAULTS_VIDEOS=$(or $(SORAMI_FAULTS_VIDEOS),400) \
 	SORAMI_FAULTS_SETTLE_S=$(or $(SORAMI_FAULTS_SETTLE_S),3600) SORAMI_FAULTS_PENDING_LEASE_S=3600 \
@@ -96,35 +101,35 @@ test-chaos-cluster: install services
 .PHONY: live-figures
 # Issue 7's figures: cancel latency (request -> generator stopped, in ms and denoising steps)
 # and the event stream's delivery latency, median and p99, measured on the whole system.
-live-figures: install services
+live-figures: install services ## cancel and event-stream latency figures
 	$(PYTEST) tests/e2e/test_live.py -s -q $(PYTEST_OPTS) | grep -E '^\[e2e\]|passed|failed'
 
 .PHONY: security-figures
 # Issue 6's figures: the isolation matrix's size and the schema fuzzing's request count and
 # failures (longer run: make security-figures SORAMI_FUZZ_EXAMPLES=200).
-security-figures: install services
+security-figures: install services ## isolation matrix and schema fuzzing figures
 	SORAMI_FUZZ_EXAMPLES=$(or $(SORAMI_FUZZ_EXAMPLES),40) $(PYTEST) tests/integration/security/test_isolation_matrix.py tests/integration/security/test_fuzz_openapi.py -s -q $(PYTEST_OPTS) | grep -E '^\[(isolation|fuzz)\]|passed|failed'
 
 .PHONY: bench-gpu bench-smoke
 # Issue 13's figures: plain pipe() vs the generator's batching path on a full-size SD-1.x-class
 # model and an AnimateDiff-class video model (random weights, CUDA). BENCH_ARGS=--compile adds
 # torch.compile. bench-smoke runs the same script on the CPU with the tiny models.
-bench-gpu: install
+bench-gpu: install ## the generator's throughput benchmark on CUDA
 	$(BIN)/python services/generator/benchmarks/throughput.py $(BENCH_ARGS)
 
-bench-smoke: install
+bench-smoke: install ## the same benchmark on the CPU, tiny models
 	$(BIN)/python services/generator/benchmarks/throughput.py --smoke $(BENCH_ARGS)
 
 .PHONY: bench-gateway
 # Issue 14's figures: the create path at 1 and 2 api workers, its bare-asyncpg ceiling, p99 at
 # an offered rate, status polls, RSS with 1,000 idle event streams (about 1-2 minutes; one
 # scratch database). BENCH_ARGS=--smoke for a quick run.
-bench-gateway: install services
+bench-gateway: install services ## the gateway's create/poll/stream benchmark
 	$(BIN)/python services/gateway/benchmarks/post_throughput.py $(BENCH_ARGS)
 
 .PHONY: test-faults-long
 # The same schedule with >= 1,000 jobs (SORAMI_FAULTS_IMAGES / _VIDEOS set the mix).
-test-faults-long: install services
+test-faults-long: install services ## the fault schedule with 1,000 jobs
 	@mkdir -p $(RUN_DIR)
 	SORAMI_FAULTS_IMAGES=$(or $(SORAMI_FAULTS_IMAGES),800) SORAMI_FAULTS_VIDEOS=$(or $(SORAMI_FAULTS_VIDEOS),200) \
 	SORAMI_FAULTS_SETTLE_S=$(or $(SORAMI_FAULTS_SETTLE_S),1800) SORAMI_FAULTS_PENDING_LEASE_S=1800 \
@@ -133,5 +138,5 @@ test-faults-long: install services
 .PHONY: asyncapi
 # docs/asyncapi.yaml (AsyncAPI 3) from the event models and the topology; a test fails when the
 # committed file differs from what the code produces.
-asyncapi: install
+asyncapi: install ## regenerate docs/asyncapi.yaml
 	$(BIN)/python scripts/asyncapi.py

@@ -177,14 +177,19 @@ def main(argv: list[str] | None = None) -> int:
         for n in notes:
             say("  " + format_notification(n))
 
-    say(
-        f"\nDone in {time.monotonic() - started:.1f}s. Sorami keeps running: "
-        f"`make ps`, `make logs`, `make down`.\n"
-        f"Web app: {base}/ (sign in as {args.user!r} to see these, or as anyone)\n"
-        f'Try: .venv/bin/sorami generate image "a red fox" --wait --out .data/demo '
-        f"(GET /api/models lists each model's defaults and limits)"
-    )
+    say(closing(base, args.user, time.monotonic() - started))
     return 0
+
+
+def closing(base: str, user: str, elapsed_s: float) -> str:
+    """The demo's last words; its last line is the web app's URL (the README says so)."""
+    return (
+        f"\nDone in {elapsed_s:.1f}s. Sorami keeps running: "
+        f"`make ps`, `make logs`, `make down`.\n"
+        f'Try: .venv/bin/sorami generate image "a red fox" --wait --out .data/demo '
+        f"(GET /api/models lists each model's defaults and limits)\n"
+        f"Web app: {base}/ (sign in as {user!r} to see these, or as anyone)"
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run_state  # noqa: E402  (scripts/run_state.py)
 
 ROOT = run_state.ROOT
+DEFAULT_GRACE_S = 40.0  # a supervisor that did not record its own (an older one)
+SUPERVISOR_MARGIN_S = 15.0
 
 
 def say(message: str) -> None:
@@ -70,19 +72,42 @@ def kill(pids: list[int], sig: int) -> None:
             pass
 
 
+def report_stops(run_dir: Path) -> None:
+    """How each process ended, as the supervisor recorded it (.run/state.json)."""
+    processes = run_state.read_state(run_dir).get("processes", [])
+    stops = {p["name"]: p.get("stop") for p in processes if p.get("stop")}
+    killed = {n: s for n, s in stops.items() if s.startswith("SIGKILL")}
+    for name, how in killed.items():
+        say(f"{name}: {how} (a job it held goes back to the queue and is redone)")
+    if stops and not killed:
+        slowest = max(stops, key=lambda n: float(stops[n].split()[2].rstrip("s")))
+        say(f"every process exited on SIGTERM (the last: {slowest}, {stops[slowest]})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", type=Path, default=ROOT / ".run")
-    parser.add_argument("--timeout", type=float, default=40.0)
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for the supervisor (default: its own grace + 15)",
+    )
     args = parser.parse_args(argv)
     run_dir = args.run_dir.resolve()
 
     state = run_state.read_state(run_dir)
+    grace = float(state.get("stop_grace_s") or DEFAULT_GRACE_S)
+    if args.timeout is None:
+        args.timeout = grace + SUPERVISOR_MARGIN_S
     recorded = [p["pid"] for p in state.get("processes", []) if p.get("pid")]
     sup_pid = run_state.supervisor_running(run_dir) or state.get("supervisor_pid")
 
     if sup_pid and run_state.pid_alive(sup_pid) and ours(sup_pid):
-        say(f"stopping the supervisor (pid {sup_pid}) and its processes")
+        say(
+            f"stopping the supervisor (pid {sup_pid}) and its processes: a generator may "
+            f"finish its jobs in hand (up to {grace:g}s, SORAMI_GENERATOR_SHUTDOWN_GRACE_S)"
+        )
         kill([sup_pid], signal.SIGTERM)
         if wait_gone([sup_pid], args.timeout):
             say(f"the supervisor did not stop in {args.timeout:.0f}s; SIGKILL its process group")
@@ -91,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             except ProcessLookupError:
                 pass
             wait_gone([sup_pid], 5)
+        report_stops(run_dir)
     else:
         say("the supervisor is not running")
 

@@ -31,6 +31,7 @@ class Child:
     backoff: float = BACKOFF_START_S
     last_exit: int | None = None
     history: list[str] = field(default_factory=list)
+    stop: str | None = None  # how it ended at shutdown: "exit 0 3.1s after SIGTERM", "SIGKILL ..."
 
     @property
     def pid(self) -> int | None:
@@ -70,6 +71,7 @@ class Supervisor:
         state = {
             "supervisor_pid": os.getpid(),
             "updated_at": time.time(),
+            "stop_grace_s": self.grace,
             "processes": [
                 {
                     "name": c.name,
@@ -77,6 +79,7 @@ class Supervisor:
                     "state": c.state,
                     "restarts": c.restarts,
                     "last_exit": c.last_exit,
+                    "stop": c.stop,
                     "command": " ".join(c.argv),
                     "log": str(c.log_path.relative_to(ROOT))
                     if c.log_path.is_relative_to(ROOT)
@@ -168,7 +171,10 @@ class Supervisor:
         self.stopping = True
 
     def shutdown(self) -> None:
-        self.log("stopping: SIGTERM to every process")
+        self.log(
+            f"stopping: SIGTERM to every process; waiting up to {self.grace:g}s "
+            "(a generator finishes the jobs in hand within its SHUTDOWN_GRACE_S) before SIGKILL"
+        )
         live = [c for c in self.children if c.proc is not None and c.proc.poll() is None]
         for child in self.children:
             if child.state == "backoff":
@@ -180,19 +186,32 @@ class Supervisor:
             except ProcessLookupError:
                 pass
         self.write_state()
-        deadline = time.time() + self.grace
+        began = time.time()
+        deadline = began + self.grace
+        took: dict[str, float] = {}
         while time.time() < deadline and any(c.proc.poll() is None for c in live):
+            for child in live:
+                if child.name not in took and child.proc.poll() is not None:
+                    took[child.name] = time.time() - began
             time.sleep(0.1)
         for child in live:
             code = child.proc.poll()
             if code is None:
-                self.log(f"{child.name} (pid {child.proc.pid}) ignored SIGTERM; SIGKILL")
+                self.log(
+                    f"{child.name} (pid {child.proc.pid}) did not stop within {self.grace:g}s "
+                    "of SIGTERM; SIGKILL"
+                )
                 self._child_log(child, f"did not stop within {self.grace:.0f}s; SIGKILL")
                 child.proc.kill()
                 code = child.proc.wait()
+                child.stop = f"SIGKILL after {self.grace:g}s"
+            else:
+                seconds = took.get(child.name, time.time() - began)
+                child.stop = f"exit {code} {seconds:.1f}s after SIGTERM"
             child.last_exit = code
             child.state = "stopped"
-            self.log(f"{child.name} stopped (exit {code})")
+            self.log(f"{child.name} stopped: {child.stop}")
+            self._child_log(child, f"stopped: {child.stop}")
             child.proc = None
         self.write_state()
         pid_file = self.run_dir / "supervisor.pid"

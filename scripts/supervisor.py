@@ -19,7 +19,10 @@ Runs every Sorami process in the background, as systemd or Kubernetes would in p
 * ``.run/state.json`` holds name, pid, state and restarts of each; ``.run/supervisor.pid`` the
   supervisor's own pid (it daemonizes: double fork + setsid, so it is its own process group);
 * SIGTERM (or SIGINT): SIGTERM to every child, wait up to ``--grace`` seconds, SIGKILL the
-  stragglers, remove the pid file, exit 0.
+  stragglers, remove the pid file, exit 0. The grace defaults to the generator's own
+  (``SORAMI_GENERATOR_SHUTDOWN_GRACE_S`` of the processes' environment, 30 s unless set) plus
+  ``STOP_MARGIN_S``: one setting decides how long a job in hand may run on; the supervisor
+  never SIGKILLs a generator that is still within it. The log says who exited, how and when.
 
 Usage::
 
@@ -54,6 +57,23 @@ METRICS_PORTS: dict[str, int] = {
     "notifier": 9315,
     "gateway-webhooks": 9316,
 }
+# The generator's SHUTDOWN_GRACE_S default (GeneratorSettings; a test keeps them equal), and
+# what the supervisor allows beyond it: closing the broker connection and the storage client.
+GENERATOR_GRACE_ENV = "SORAMI_GENERATOR_SHUTDOWN_GRACE_S"
+GENERATOR_GRACE_DEFAULT_S = 30.0
+STOP_MARGIN_S = 10.0
+
+
+def stop_grace_s(env: dict[str, str]) -> float:
+    """How long the supervisor waits after SIGTERM: the generator's grace + a margin."""
+    raw = env.get(GENERATOR_GRACE_ENV, "").strip()
+    try:
+        grace = float(raw) if raw else GENERATOR_GRACE_DEFAULT_S
+    except ValueError:
+        grace = GENERATOR_GRACE_DEFAULT_S  # the generator refuses to start with it anyway
+    return max(grace, 0.0) + STOP_MARGIN_S
+
+
 DEFAULT_PROCESSES: dict[str, list[str]] = {
     name: [*argv, "--metrics-port", str(METRICS_PORTS[name])]
     for name, argv in {
@@ -121,7 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--foreground", action="store_true", help="do not daemonize")
     parser.add_argument("--run-dir", type=Path, default=ROOT / ".run")
     parser.add_argument("--env-file", type=Path, default=ROOT / "deploy" / "local.env")
-    parser.add_argument("--grace", type=float, default=20.0, help="seconds before SIGKILL")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=None,
+        help=f"seconds before SIGKILL (default: {GENERATOR_GRACE_ENV} + {STOP_MARGIN_S:.0f})",
+    )
     parser.add_argument(
         "--process",
         action="append",
@@ -156,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         (run_dir / "supervisor.pid").write_text(str(os.getpid()))
     try:
-        return Supervisor(processes, run_dir, env, args.grace).run()
+        grace = args.grace if args.grace is not None else stop_grace_s(env)
+        return Supervisor(processes, run_dir, env, grace).run()
     except Exception as exc:  # noqa: BLE001 - write it to the supervisor log, then die
         print(f"supervisor crashed: {exc!r}", file=sys.stderr)
         raise

@@ -16,6 +16,8 @@ from sorami_generator.settings import GeneratorSettings
 from sorami_notifier.settings import NotifierSettings
 from sorami_shared.model_registry import load_models_file
 
+from tests.support.supervised import metrics_ports, supervised_commands
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,3 +155,16 @@ def test_every_distribution_is_installed_and_the_cli_stands_alone() -> None:
         "sorami-shared",
         "httpx",
     }
+
+
+def test_local_env_comments_match_the_supervisor() -> None:
+    """deploy/local.env names every supervised process's metrics port and every gateway
+    command, as scripts/supervisor.py runs them."""
+    text = (DEPLOY / "local.env").read_text()
+    ports = {name: int(port) for port, name in re.findall(r"\b(93\d\d) ([\w-]+)", text)}
+    assert ports == metrics_ports()
+    header = re.search(r"^# --- gateway \(sorami-gateway ([^)]*)\)", text, re.M)
+    assert header, "deploy/local.env: no gateway section header"
+    listed = {c.strip() for c in header.group(1).split("|")}
+    supervised = {cmd for service, cmd in supervised_commands().values() if service == "gateway"}
+    assert listed == COMMANDS["gateway"] and supervised | {"migrate"} == listed

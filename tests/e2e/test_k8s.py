@@ -17,13 +17,14 @@ from sorami_generator.settings import GeneratorSettings
 from sorami_shared.topology import GENERATOR_REQUESTS
 
 from tests.e2e.test_deploy_config import COMMANDS, ROOT, check_setting_names
+from tests.support.supervised import supervised_commands
 from tests.support.tools import require_tool
 
 pytestmark = pytest.mark.e2e
 
 K8S = ROOT / "deploy" / "k8s"
 K8S_VERSION = "1.32.0"
-DEPLOYMENTS = {"api", "relay", "projector", "watchdog", "notifier", "generator"}
+DEPLOYMENTS = {"api", "relay", "projector", "watchdog", "webhooks", "notifier", "generator"}
 CRD_GROUPS = ("keda.sh/",)
 
 
@@ -78,6 +79,29 @@ def check_container(
     assert container["resources"]["requests"]["cpu"], where
 
 
+def workload_commands(deployments: dict[str, dict[str, Any]]) -> set[tuple[str, str]]:
+    """(service, subcommand) of every container of these Deployments."""
+    out = set()
+    for deployment in deployments.values():
+        if deployment["spec"].get("replicas", 1) < 1:
+            continue
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            service = container["image"].rsplit("/", 1)[-1].split(":")[0].removeprefix("sorami-")
+            out.add((service, container["args"][0]))
+    return out
+
+
+def check_every_process_has_a_workload(
+    overlay: str, deployments: dict[str, dict[str, Any]]
+) -> None:
+    """Every process `make up` supervises (scripts/supervisor.py) runs on Kubernetes too."""
+    running = workload_commands(deployments)
+    missing = {
+        name: command for name, command in supervised_commands().items() if command not in running
+    }
+    assert not missing, f"{overlay}: no Deployment runs {missing}"
+
+
 @pytest.mark.parametrize("overlay", ["dev", "gpu"])
 def test_overlay_renders_valid_and_consistent_objects(overlay: str) -> None:
     objects = render(overlay)
@@ -93,6 +117,7 @@ def test_overlay_renders_valid_and_consistent_objects(overlay: str) -> None:
 
     configmaps = by_kind(objects, "ConfigMap")
     deployments = by_kind(objects, "Deployment")
+    check_every_process_has_a_workload(overlay, deployments)
     assert set(deployments) == DEPLOYMENTS
     assert set(by_kind(objects, "Job")) == {"gateway-migrate", "notifier-migrate"}
     assert "api" in by_kind(objects, "Service")

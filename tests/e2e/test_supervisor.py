@@ -130,3 +130,69 @@ def test_down_cleans_up_after_a_killed_supervisor(tmp_path: Path) -> None:
     down = _down(run_dir)
     assert down.returncode == 0, down.stdout + down.stderr
     assert not _alive(child)
+
+
+# A stand-in generator: on SIGTERM it finishes its "job in hand", taking all of its
+# SHUTDOWN_GRACE_S (read from the environment the supervisor gives it), then exits 0.
+SLOW_GENERATOR = (
+    f'{sys.executable} -c "import os, signal, sys, time; '
+    "grace = float(os.environ['SORAMI_GENERATOR_SHUTDOWN_GRACE_S']); "
+    "signal.signal(signal.SIGTERM, lambda *a: (time.sleep(grace), sys.exit(0))); "
+    'time.sleep(600)"'
+)
+
+
+def test_one_setting_governs_the_generator_grace_and_the_supervisor_wait(tmp_path: Path) -> None:
+    """`make down` with a job running: the supervisor waits the generator's own
+    SHUTDOWN_GRACE_S (plus a margin) instead of a shorter fixed grace, so the generator is
+    not SIGKILLed; the supervisor's log and `make down` say how each process ended."""
+    from sorami_generator.settings import GeneratorSettings
+
+    from tests.support.supervised import supervisor_module
+
+    supervisor = supervisor_module()
+    default = GeneratorSettings.model_fields["shutdown_grace_s"].default
+    assert supervisor.GENERATOR_GRACE_DEFAULT_S == default
+    assert supervisor.stop_grace_s({}) == default + supervisor.STOP_MARGIN_S
+    assert supervisor.stop_grace_s({"SORAMI_GENERATOR_SHUTDOWN_GRACE_S": "300"}) > 300
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    env_file = run_dir / "local.env"
+    env_file.write_text("SORAMI_GENERATOR_SHUTDOWN_GRACE_S=2.5\n")
+    started = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts/supervisor.py"),
+            "--run-dir",
+            str(run_dir),
+            "--env-file",
+            str(env_file),
+            "--process",
+            f"generator={SLOW_GENERATOR}",
+            "--process",
+            f"relay={SLEEPER}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert started.returncode == 0, started.stderr
+    _until(lambda: _state(run_dir)["generator"]["pid"])
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["stop_grace_s"] == 2.5 + supervisor.STOP_MARGIN_S
+    time.sleep(0.5)  # the stand-in has installed its SIGTERM handler
+
+    down = _down(run_dir)
+    assert down.returncode == 0, down.stdout + down.stderr
+    stops = {
+        p["name"]: p["stop"] for p in json.loads((run_dir / "state.json").read_text())["processes"]
+    }
+    assert stops["generator"].startswith("exit 0 "), stops
+    took = float(stops["generator"].split()[2].rstrip("s"))
+    assert 2.4 <= took < 2.5 + supervisor.STOP_MARGIN_S
+    assert "up to 12.5s" in (run_dir / "logs/supervisor.log").read_text()
+    assert "generator stopped: exit 0" in (run_dir / "logs/supervisor.log").read_text()
+    assert "stopped: exit 0" in (run_dir / "logs/generator.log").read_text()
+    assert "every process exited on SIGTERM (the last: generator" in down.stdout
+    assert "SORAMI_GENERATOR_SHUTDOWN_GRACE_S" in down.stdout

@@ -42,3 +42,15 @@ export function timeAgo(iso) {
   if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
   return new Date(iso).toLocaleDateString();
 }
+
+// Ask before something that cannot be undone (the #confirm dialog): resolves true on "ok".
+export function confirmAction(message, okLabel = "Delete") {
+  const dialog = $("#confirm");
+  $("#confirm-message").textContent = message;
+  $("#confirm-ok").textContent = okLabel;
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.showModal();
+  });
+}

@@ -1,7 +1,7 @@
 // The gallery: the user's history (GET /api/generations), newest first, paged on scroll,
 // kept live by the event stream; submitted jobs appear at once with their progress.
 import { api } from "./api.js";
-import { $, announce, showError, KIND_PATH } from "./dom.js";
+import { $, announce, confirmAction, showError, KIND_PATH } from "./dom.js";
 import { renderCard, statusLabel, UNFINISHED } from "./cards.js";
 import { openDetail } from "./detail.js";
 
@@ -17,7 +17,14 @@ const matches = (item) => !filter || item.kind === filter;
 const handlers = {
   onOpen: (item) => openDetail(items.get(item.job_id) ?? item),
   onCancel: (item) => act(item, "POST", "cancel"),
-  onDelete: (item) => act(item, "DELETE", ""),
+  onDelete: async (item) => {
+    const what = item.kind === "video" ? "video" : "image";
+    const prompt = item.params?.prompt ?? "";
+    const shown = prompt.length > 80 ? `${prompt.slice(0, 80)}…` : prompt;
+    const ok = await confirmAction(
+      `Delete this ${what}${shown ? ` (“${shown}”)` : ""} and its files? This cannot be undone.`);
+    if (ok) await act(item, "DELETE", "");
+  },
 };
 
 async function act(item, method, verb) {

@@ -70,7 +70,9 @@ function showErrors(err) {
   }
   const status = $("#form-status");
   if (err.status === 429) {
-    status.textContent = `Too many requests: try again in ${err.retryAfter ?? "a few"} s.`;
+    // the gateway names the limit hit: "rate limit: 30 generations per 60 s" or
+    // "too many unfinished generations (at most 10 at once)"
+    status.textContent = `Not now: ${err.message}. Try again in ${err.retryAfter ?? "a few"} s.`;
   } else {
     status.textContent = first ? "Please fix the highlighted fields." : err.message;
   }

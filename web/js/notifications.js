@@ -1,6 +1,7 @@
 // The bell: unread count, the list, mark one read, mark all read; live from the stream.
 import { api } from "./api.js";
-import { $, h, showError, timeAgo, announce } from "./dom.js";
+import { openDetail } from "./detail.js";
+import { $, h, showError, timeAgo, announce, KIND_PATH } from "./dom.js";
 
 let items = [];
 let unread = 0;
@@ -16,14 +17,32 @@ function paint() {
 }
 
 function renderItem(n) {
+  const job = n.data?.job_id && KIND_PATH[n.data?.kind] ? n.data : null;
+  const text = [
+    h("p", { class: "notif-title" }, n.title),
+    h("p", { class: "notif-message" }, n.message),
+    h("time", { datetime: n.created_at }, timeAgo(n.created_at))];
   return h("li", { class: n.read_at ? "notif" : "notif unread", "data-id": n.id },
-    h("div", {},
-      h("p", { class: "notif-title" }, n.title),
-      h("p", { class: "notif-message" }, n.message),
-      h("time", { datetime: n.created_at }, timeAgo(n.created_at))),
+    job ? h("button", { type: "button", class: "notif-open", onclick: () => openJob(n),
+      "aria-label": `Open “${n.title}”: ${n.message}` }, text) : h("div", {}, text),
     n.read_at ? null : h("button", { type: "button", class: "ghost small", onclick: () => markRead(n),
       "aria-label": `Mark “${n.title}” read` }, "Mark read"));
 }
+
+// A notification opens its job (the detail view) and counts as read.
+async function openJob(n) {
+  const { job_id: jobId, kind } = n.data;
+  try {
+    const item = await api(`/api/${KIND_PATH[kind]}/${jobId}/result`);
+    closePanel?.();
+    openDetail(item);
+  } catch (err) {
+    showError(err.status === 404 ? "That job was deleted." : err.message);
+  }
+  if (!n.read_at) markRead(n);
+}
+
+let closePanel = null;
 
 async function markRead(n) {
   try {
@@ -72,6 +91,7 @@ export function setUpNotifications() {
     bell.setAttribute("aria-expanded", String(open));
     if (open) panel.querySelector("h2").focus();
   };
+  closePanel = () => toggle(false);
   bell.addEventListener("click", () => toggle(panel.hidden));
   $("#mark-all").addEventListener("click", markAll);
   document.addEventListener("keydown", (e) => {

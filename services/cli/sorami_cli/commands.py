@@ -23,6 +23,7 @@ from .progress import (
     print_json,
     wait_for,
 )
+from .terminal import safe
 
 T = TypeVar("T")
 
@@ -155,7 +156,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     with _client(args) as client:
         kind, _ = _on_job(client, args, client.delete)
-    print(f"{kind} {args.job_id} deleted", file=sys.stderr)
+    print(f"{kind} {safe(args.job_id)} deleted", file=sys.stderr)
     return EXIT_OK
 
 
@@ -191,7 +192,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     for item in page["items"]:
         print(
             f"{item.get('created_at', '')}  {item['job_id']}  {item['status']:<10} "
-            f"{(item.get('params') or {}).get('prompt', '')[:60]}"
+            f"{safe((item.get('params') or {}).get('prompt', '')[:60])}"
         )
     if page.get("next_cursor"):
         print(f"more: --cursor {page['next_cursor']}", file=sys.stderr)

@@ -17,12 +17,15 @@ Settings come from the environment; where the variables are not set, ``deploy/lo
 (what ``make up`` runs with) fills them in.
 
 Exit status: 0 success; 1 the API answered an error or the job FAILED; 2 usage/configuration
-errors (e.g. a development token asked for outside development, a --kind the job is not).
+errors (e.g. a development token asked for outside development, a --kind the job is not,
+``--guidance-scale nan``); 141 the reader of a pipe left early (``| head``), quietly. Text from
+the API (prompts, titles, error details) is printed with control characters escaped.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from typing import NoReturn
@@ -30,6 +33,7 @@ from typing import NoReturn
 from . import commands
 from .config import DEFAULT_URL
 from .errors import CliError
+from .terminal import quiet_broken_pipe, safe
 
 KIND_CHOICES = ["image", "video"]
 
@@ -45,6 +49,17 @@ def positive_seconds(value: str) -> int:
             "of no use)"
         )
     return seconds
+
+
+def finite_number(value: str) -> float:
+    """A float that JSON can carry: ``nan``, ``inf`` and ``1e999`` are refused here."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {value!r}")
+    return number
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -73,7 +88,7 @@ def _add_generate(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
     p.add_argument("--steps", type=int, help="num_inference_steps")
-    p.add_argument("--guidance-scale", type=float)
+    p.add_argument("--guidance-scale", type=finite_number)
     p.add_argument("--seed", type=int)
     p.add_argument("--model")
     p.add_argument("--num-images", type=int, help="images only")
@@ -89,7 +104,7 @@ def _add_generate(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
         help="follow the job (progress bar on stderr), then download its files",
     )
     p.add_argument("--out", default=".", help="where --wait saves the files (default .)")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits")
+    p.add_argument("--timeout", type=finite_number, default=600.0, help="seconds --wait waits")
     p.set_defaults(func=commands.cmd_generate)
 
 
@@ -148,18 +163,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    print(f"sorami: error: {message}", file=sys.stderr)
+    print(f"sorami: error: {safe(message)}", file=sys.stderr)
     sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except CliError as exc:
-        fail(str(exc), exc.code)
-    except KeyboardInterrupt:
-        fail("interrupted", 130)
+        args = build_parser().parse_args(argv)
+        try:
+            code = args.func(args)
+        except CliError as exc:
+            fail(str(exc), exc.code)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:  # `sorami status ID | head -5`: the reader has what it wanted
+        return quiet_broken_pipe()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from .errors import CliError
 from .events import TERMINAL_EVENTS, EventStream
 from .http import Client
+from .terminal import safe
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 
@@ -131,4 +132,5 @@ def print_json(value: Any) -> None:
 
 def format_notification(n: dict[str, Any]) -> str:
     mark = " " if n.get("read_at") else "*"
-    return f"{mark} {n.get('created_at', '')}  {n['title']}: {n['message']}  ({n['id']})"
+    text = f"{n['title']}: {n['message']}"
+    return f"{mark} {n.get('created_at', '')}  {safe(text)}  ({n['id']})"

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from sorami_shared.logging import get_logger
 
 from .events import routes as events_routes
@@ -28,6 +29,7 @@ from .notifications import routes as notifications_routes
 from .openai import BODIES as OPENAI_BODIES
 from .openai import router as openai_router
 from .rest import health, routes_dev
+from .rest.bodies import document_json_bodies
 from .rest.deps import (
     authenticator_component,
     engine_component,
@@ -41,6 +43,8 @@ from .settings import GatewaySettings
 from .webhooks.routes import router_for as webhooks_router_for
 
 log = get_logger(__name__)
+
+DOCS_ASSETS = "/docs-assets"
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -78,7 +82,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 await storage.close()
             await engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc with their scripts and styles served from here (fastapi-offline ships
+    # them), not from a CDN: they work offline and behind a strict egress policy.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="Sorami gateway",
         version="0.1.0",
         description="Generate images and videos from a prompt; follow them; get the files.",
@@ -101,6 +108,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(routes_history.router)  # /api/generations: both kinds (web gallery)
     app.include_router(routes_dev.router)  # /api/dev/token: development sign-in
     document_generate_bodies(app, request_models, OPENAI_BODIES)
+    document_json_bodies(app)
     mount_web_app(app, settings)  # last: "/" matches whatever the API did not
     return app
 

@@ -114,7 +114,19 @@ def test_cancel_a_running_job_then_delete_it(browsing: Browsing) -> None:
     expect(card).to_have_attribute("data-status", "CANCELLED")
     expect(card.locator(".badge")).to_have_text("Cancelled")
     job_id = card.get_attribute("data-job-id")
+    # delete asks first; "Keep it" keeps it
+    confirm = page.locator("#confirm")
     card.get_by_role("button", name="Delete").click()
+    expect(confirm).to_be_visible()
+    expect(confirm).to_contain_text("a slow fox")
+    expect(confirm).to_contain_text("cannot be undone")
+    confirm.get_by_role("button", name="Keep it").click()
+    expect(confirm).to_be_hidden()
+    expect(card).to_have_count(1)
+    with browsing.api() as api:
+        assert api.get(f"/api/images/{job_id}/status").status_code == 200
+    card.get_by_role("button", name="Delete").click()
+    confirm.get_by_role("button", name="Delete").click()
     expect(card).to_have_count(0)
     page.reload()
     browsing.wait_ready()
@@ -140,6 +152,15 @@ def test_notifications_count_rises_and_mark_all_read_clears_it(browsing: Browsin
     browsing.shot("notifications")
     panel.get_by_role("button", name="Mark “Your image is ready” read").first.click()
     expect(page.locator("#bell-count")).to_have_text("1")
+    # a notification opens its job: the newest is the blue kite's
+    panel.locator(".notif-open").first.click()
+    detail = page.locator("#detail")
+    expect(detail).to_be_visible()
+    expect(detail).to_contain_text("a blue kite")
+    expect(detail.locator("img")).to_have_count(1)
+    expect(panel).to_be_hidden()
+    detail.get_by_role("button", name="Close").click()
+    page.get_by_role("button", name="Notifications, 1 unread").click()
     panel.get_by_role("button", name="Mark all read").click()
     expect(page.locator("#bell-count")).to_be_hidden()
     expect(panel.locator(".notif.unread")).to_have_count(0)
@@ -148,6 +169,25 @@ def test_notifications_count_rises_and_mark_all_read_clears_it(browsing: Browsin
     page.reload()
     browsing.wait_ready()
     assert browsing.unread() == 0
+
+
+def test_the_bell_panel_fits_a_phone_screen(browsing: Browsing) -> None:
+    """At 390x844 (a phone) the notification panel opens inside the screen, not off its
+    left edge (it was at x = -84), and its buttons can be reached."""
+    page = browsing.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    browsing.sign_in("pia")
+    page.get_by_role("button", name="Notifications, 0 unread").click()
+    panel = page.locator("#notif-panel")
+    expect(panel).to_be_visible()
+    box = panel.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 844, box
+    assert box["width"] >= 300, box  # most of the screen, not a sliver
+    mark_all = panel.get_by_role("button", name="Mark all read").bounding_box()
+    assert mark_all is not None and mark_all["x"] + mark_all["width"] <= 390, mark_all
+    browsing.shot("bell-phone")
 
 
 def test_the_gallery_pages_on_scroll_and_filters_by_kind(browsing: Browsing) -> None:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .conftest import SMALL_IMAGE, SMALL_VIDEO, auth
+from .conftest import SMALL_IMAGE, SMALL_VIDEO, auth, scalar
 
 NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"]
 HEADERS = {**auth(), "Content-Type": "application/json"}
@@ -63,3 +63,29 @@ async def test_a_422_echoes_a_bounded_prefix_of_a_huge_input(client):
         "/api/images/generate", json={**SMALL_IMAGE, "z" * 5000: prompt}, headers=auth()
     )
     assert unknown.status_code == 422 and len(unknown.content) < 1500
+
+
+NOT_JSON = [
+    ("/api/images/generate", '{"prompt": "a fox"}'),
+    ("/api/dev/token", '{"user": "alice"}'),  # a route FastAPI parses itself
+    ("/v1/images/generations", '{"prompt": "a fox"}'),
+]
+
+
+async def test_a_body_that_is_not_declared_json_is_refused_naming_its_type(client, engine) -> None:
+    """JSON sent as text/plain (or curl -d's default form type) is refused, naming the type:
+    415 on /api, OpenAI's 400 on /v1; nothing is created. JSON types are read as JSON."""
+    for path, body in NOT_JSON:
+        for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+            headers = {**auth(), "Content-Type": f"{content_type}; charset=utf-8"}
+            answer = await client.post(path, content=body, headers=headers)
+            expected = 400 if path.startswith("/v1") else 415
+            assert answer.status_code == expected, (path, content_type, answer.text)
+            assert content_type in answer.text, answer.text
+    assert await scalar(engine, "SELECT count(*) FROM generations") == 0
+    for ok_type in ("application/json", "application/json; charset=utf-8", None):
+        extra = {"Content-Type": ok_type} if ok_type else {}
+        accepted = await client.post(
+            "/api/images/generate", content=NOT_JSON[0][1], headers={**auth(), **extra}
+        )
+        assert accepted.status_code == 202, (ok_type, accepted.text)

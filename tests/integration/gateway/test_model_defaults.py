@@ -135,3 +135,29 @@ def test_an_allow_listed_name_the_registry_lacks_is_a_startup_error(make_setting
         make_settings(image_models=["tiny-image", "ghost-image"])
     with pytest.raises(ValueError, match="tiny-video"):  # a video model in the image list
         make_settings(image_models=["tiny-video"])
+
+
+BEYOND_BOTH_CAPS = [
+    ("/api/images/generate", {"prompt": "x", "width": 1032}, "width"),
+    ("/api/videos/generate", {"prompt": "x", "height": 2048}, "height"),
+    ("/api/videos/generate", {"prompt": "x", "num_inference_steps": 500}, "num_inference_steps"),
+    ("/v1/videos", {"prompt": "x", "size": "1280x720"}, "size"),
+    ("/v1/images/generations", {"prompt": "x", "size": "1032x1032"}, "size"),
+]
+
+
+async def test_beyond_both_caps_the_error_names_the_models_limit(client, engine) -> None:
+    """A value past the operator's cap (1024 px, 100 steps) AND the model's (256 px, 50
+    steps): the answer names the model's limit, the one the client must meet."""
+    for path, body, param in BEYOND_BOTH_CAPS:
+        response = await client.post(path, json=body, headers=auth())
+        assert response.status_code in (400, 422), response.text
+        text = response.text
+        limit = "50" if param == "num_inference_steps" else "256"
+        assert f"and {limit} for model 'tiny-" in text, text
+        assert "1024" not in text.replace(body.get("size", "-"), "") and "100" not in text, text
+        if path.startswith("/v1"):
+            assert response.json()["error"]["param"] == "size"
+        else:
+            assert response.json()["detail"][0]["loc"] == ["body", param]
+    assert await scalar(engine, "SELECT count(*) FROM generations") == 0

@@ -4,6 +4,8 @@ itself served at ``/`` with the API still under ``/api``."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .conftest import SMALL_IMAGE, SMALL_VIDEO, auth, running_client
@@ -95,3 +97,22 @@ async def test_an_api_only_gateway_serves_no_app(make_settings, override) -> Non
     async with running_client(make_settings(**override)) as client:
         assert (await client.get("/")).status_code == 404
         assert (await client.get("/healthz")).status_code == 200
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_api_docs_load_their_assets_from_the_gateway(client, page) -> None:
+    """/docs (Swagger UI) and /redoc work offline: every script and stylesheet they load is
+    served by the gateway itself, none comes from a CDN."""
+    html = await client.get(page)
+    assert html.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', html.text)
+    assert assets, html.text
+    assert "://" not in html.text.replace("http://www.w3.org", ""), "an absolute URL in the page"
+    for url in assets:
+        asset = await client.get(url)
+        assert asset.status_code == 200, url
+        kind = "css" if url.endswith(".css") else "javascript"
+        assert kind in asset.headers["content-type"], url
+        assert len(asset.content) > 10_000, url
+    if page == "/docs":
+        assert any("swagger-ui-bundle" in url for url in assets)

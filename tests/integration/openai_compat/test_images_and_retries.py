@@ -114,8 +114,8 @@ async def test_bad_requests_are_openai_errors_naming_the_parameter(sdk) -> None:
     with pytest.raises(openai.AuthenticationError):
         await sdk(api_key=make_token("alice", expires_in=-3600)).videos.list()
     with pytest.raises(openai.NotFoundError) as unknown:
-        await client.models.list()
-    assert "Invalid URL (GET /v1/models)" in unknown.value.message
+        await client.files.list()  # /v1/models is served now (test_models.py)
+    assert "Invalid URL (GET /v1/files)" in unknown.value.message
 
 
 async def test_retries_never_create_a_second_job(sdk, sessions, settings) -> None:
@@ -160,8 +160,19 @@ async def test_the_same_limits_apply(make_settings) -> None:
         await client.videos.create(prompt="one", size="64x64")
         with pytest.raises(openai.RateLimitError) as limited:
             await client.videos.create(prompt="two", size="64x64")
-        assert limited.value.code == "rate_limit_exceeded"
+        # which limit: the cap on unfinished jobs, not the rate
+        assert limited.value.code == "too_many_unfinished_jobs"
+        assert "too many unfinished generations (at most 1 at once)" in limited.value.message
+        assert "Rate limit" not in limited.value.message
         assert limited.value.response.headers["retry-after"]
+    rate = make_settings(rate_limit_generations=1, max_unfinished_jobs=0)
+    async with openai_app(rate) as make:
+        client = make("rita")
+        await client.videos.create(prompt="one", size="64x64")
+        with pytest.raises(openai.RateLimitError) as limited:
+            await client.videos.create(prompt="two", size="64x64")
+        assert limited.value.code == "rate_limit_exceeded"
+        assert "rate limit: 1 generations per" in limited.value.message
 
 
 async def test_sdk_defaults_never_make_a_job_that_must_fail(sdk, sessions) -> None:

@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
+from sorami_gateway.app import create_app
 
 from tests.integration.gateway.conftest import (
     SMALL_IMAGE,
@@ -18,6 +22,9 @@ from tests.integration.gateway.conftest import (
     running_client,
     scalar,
 )
+from tests.integration.security.live_server import serve
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _headers(key: str, user: str = "alice") -> dict[str, str]:
@@ -133,3 +140,37 @@ async def test_a_replay_is_answered_even_at_the_limits(make_settings, engine):
         assert again.json() == first.json()
         fresh = await client.post("/api/images/generate", json=SMALL_IMAGE, headers=_headers("b"))
         assert fresh.status_code == 429
+
+
+@pytest.mark.parametrize("path", ["/api/images/generate", "/v1/images/generations"])
+async def test_an_empty_key_is_refused_not_ignored(client, engine, path):
+    """An empty Idempotency-Key (a `$(uuidgen)` that printed nothing) would silently turn
+    retries into duplicates: 422 naming the header (400 on /v1, OpenAI's code for a bad
+    request), and nothing created."""
+    openai = path.startswith("/v1")
+    body = {"prompt": "a fox", "size": "64x64"} if openai else SMALL_IMAGE
+    for empty in ("", "  "):
+        answer = await client.post(path, json=body, headers=_headers(empty))
+        assert answer.status_code == (400 if openai else 422), (empty, answer.text)
+        assert "Idempotency-Key" in answer.text
+    assert await scalar(engine, "SELECT count(*) FROM generations") == 0
+
+
+async def test_the_readme_example_retries_into_the_same_job(settings, engine):
+    """README's idempotency example, as written (a shell without uuidgen, as on many
+    machines), against a real server: its two POSTs answer one job."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**Retries and limits.**") :]
+    code = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert code and "Idempotency-Key" in code.group(1)
+    async with serve(create_app(settings)) as base:
+        script = code.group(1).replace("http://127.0.0.1:8000", base)
+        env = {"PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent), **auth("alice")}
+        env["AUTH"] = f"Authorization: {env.pop('Authorization')}"
+        run = await asyncio.create_subprocess_exec(
+            "bash", "-c", script, env=env, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await asyncio.wait_for(run.communicate(), 30)
+    answers = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+    assert len(answers) == 2 and answers[0]["job_id"] == answers[1]["job_id"], answers
+    assert await scalar(engine, "SELECT count(*) FROM generations") == 1

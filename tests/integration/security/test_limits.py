@@ -46,7 +46,8 @@ async def test_rate_limit_is_429_with_retry_after_and_per_user(make_settings, en
         retry_after = int(refused.headers["retry-after"])
         assert 1 <= retry_after <= 60
         assert refused.json()["retry_after_s"] == retry_after
-        assert "rate limit" in refused.json()["detail"]
+        assert refused.json()["detail"] == "rate limit: 3 generations per 60 s"
+        assert refused.json()["limit"] == "rate"
         # another user has their own budget
         assert (await _post(client, user="bob")).status_code == 202
     assert await scalar(engine, "SELECT count(*) FROM generations WHERE user_id='alice'") == 3
@@ -76,7 +77,8 @@ async def test_unfinished_jobs_cap_frees_a_slot_when_a_job_finishes(make_setting
         refused = await _post(client)
         assert refused.status_code == 429
         assert refused.headers["retry-after"] == "7"
-        assert "unfinished" in refused.json()["detail"]
+        assert refused.json()["detail"] == "too many unfinished generations (at most 2 at once)"
+        assert refused.json()["limit"] == "unfinished_jobs"
         assert (await _post(client, user="bob")).status_code == 202
 
         await Projector(sessions).handle(ev.completed(first), FIRST)

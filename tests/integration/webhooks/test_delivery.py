@@ -226,3 +226,34 @@ async def _received(receiver) -> bool:
 def _attempts(outcome: str) -> float:
     value = REGISTRY.get_sample_value("sorami_webhook_attempts_total", {"outcome": outcome})
     return value or 0.0
+
+
+async def test_one_jobs_events_arrive_in_order_even_when_the_first_is_retried(
+    settings, client, sessions, receiver
+):
+    """started and progress 0 are queued in one transaction, then more progress and the
+    outcome; the receiver fails the first request it gets. Every request still arrives in
+    the job's order: started, progress 0, 50, completed (the first one twice)."""
+    receiver.script = [500]
+    events = "started,progress,completed"
+    job = await _job(client, f"{receiver.url}/h", webhook_events=events.split(","))
+    await complete(settings, sessions, ev.progress(job, 0))  # PENDING -> PROCESSING: started
+    await complete(settings, sessions, ev.progress(job, 50))
+    await complete(settings, sessions, ev.completed(job, files=ev.image_files(job, 1)))
+    async with running_deliverer(settings):  # all four are due at once
+        items = await _settled(client, job, count=4)
+    assert all(i["status"] == "succeeded" for i in items)
+    seen = []
+    for got in receiver.received:
+        data = Webhook(
+            (await client.get("/api/webhooks/secret", headers=auth())).json()["secret"]
+        ).verify(got.body, got.headers)
+        seen.append((data["type"], data["data"].get("progress")))
+    assert [s[0] for s in seen] == [
+        "generation.started",
+        "generation.started",  # the retry of the 500
+        "generation.progress",
+        "generation.progress",
+        "generation.completed",
+    ], seen
+    assert [p for t, p in seen if t == "generation.progress"] == [0, 50]

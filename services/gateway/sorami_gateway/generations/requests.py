@@ -11,6 +11,7 @@ fail is stored.
 
 from __future__ import annotations
 
+import math
 import secrets
 from enum import StrEnum
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     create_model,
     field_validator,
     model_validator,
@@ -105,7 +107,7 @@ def _model_rules(specs: dict[str, ModelSpec], default: str, fitted: list[str]) -
         filled = {k: v for k, v in spec.request_defaults().items() if data.get(k) is None}
         return {**data, **filled}
 
-    def fits_model(cls: Any, value: Any, info: ValidationInfo) -> Any:
+    def refuse(value: Any, info: ValidationInfo) -> None:
         model = info.data.get("model")
         name = model.value if isinstance(model, StrEnum) else model
         spec = specs.get(name) if isinstance(name, str) else None
@@ -114,11 +116,20 @@ def _model_rules(specs: dict[str, ModelSpec], default: str, fitted: list[str]) -
             raise PydanticCustomError(
                 "model_limit", "{why} for model '{model}'", {"why": why, "model": name}
             )
+
+    def fits_model(cls: Any, value: Any, handler: ValidatorFunctionWrapHandler, info: Any) -> Any:
+        # A number beyond what the chosen model takes is refused with the model's limit first:
+        # "between 8 and 256 for model 'tiny-video'" is what the client can act on, where the
+        # operator's wider cap (1024) would send them to try 1024.
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            refuse(value, info)
+        value = handler(value)
+        refuse(value, info)
         return value
 
     return {
         "_fill_defaults": model_validator(mode="before")(fill_defaults),
-        "_fits_model": field_validator(*fitted)(fits_model),
+        "_fits_model": field_validator(*fitted, mode="wrap")(fits_model),
     }
 
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from ..infra.db import driver_connection
 from ..media.urls import MediaUrlsDep
-from ..rest.bodies import read_body
+from ..rest.bodies import UNSUPPORTED_MEDIA_TYPE, read_json_body
 from ..rest.deps import (
     CurrentUser,
     CursorQuery,
@@ -50,6 +50,7 @@ def _generate_openapi() -> dict[str, Any]:
     responses={
         409: {"description": "This Idempotency-Key was already used with a different body"},
         413: {"description": "Body too large"},
+        415: UNSUPPORTED_MEDIA_TYPE,
         422: {"description": "Invalid parameters; `detail[].loc` names the field"},
         429: {
             "description": "Per-user rate limit or unfinished-jobs cap reached; see Retry-After",
@@ -61,7 +62,7 @@ async def generate(kind: KindPath, request: Request, create: CreatorDep) -> Resp
     """Accept a generation: one transaction stores it and its `generation.requested` event
     (outbox); the relay publishes it. No broker call here. With an `Idempotency-Key`, a retry
     of the same request answers the same job."""
-    body = await read_body(request, create.settings.max_request_body_bytes)
+    body = await read_json_body(request, create.settings.max_request_body_bytes)
     try:
         parsed = create.request_models[kind.kind].model_validate_json(body or b"null")
     except ValidationError as exc:

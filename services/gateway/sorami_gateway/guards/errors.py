@@ -17,9 +17,14 @@ log = get_logger(__name__)
 def install_guard_handlers(app: FastAPI) -> None:
     @app.exception_handler(LimitExceeded)
     async def _limited(_: Request, exc: LimitExceeded) -> JSONResponse:
-        log.info("generation refused", reason=exc.reason, retry_after_s=exc.retry_after_s)
+        log.info(
+            "generation refused",
+            limit=exc.limit,
+            reason=exc.reason,
+            retry_after_s=exc.retry_after_s,
+        )
         return JSONResponse(
-            {"detail": exc.reason, "retry_after_s": exc.retry_after_s},
+            {"detail": exc.reason, "limit": exc.limit, "retry_after_s": exc.retry_after_s},
             status_code=429,
             headers={"Retry-After": str(exc.retry_after_s)},
         )

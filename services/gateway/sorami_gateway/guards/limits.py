@@ -28,20 +28,25 @@ from __future__ import annotations
 
 from ..settings import GatewaySettings
 
+RATE = "rate"  # rate_limit_generations per rate_limit_window_s
+UNFINISHED = "unfinished_jobs"  # max_unfinished_jobs
+
 
 class LimitExceeded(Exception):
-    """A per-user limit refuses this create (429)."""
+    """A per-user limit refuses this create (429); ``limit`` says which (``rate`` or
+    ``unfinished_jobs``), ``reason`` says it in words with its figures."""
 
-    def __init__(self, reason: str, retry_after_s: int) -> None:
+    def __init__(self, reason: str, retry_after_s: int, limit: str = RATE) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.limit = limit
         self.retry_after_s = max(1, retry_after_s)
 
 
 def rate_refusal(settings: GatewaySettings, wait_s: int) -> LimitExceeded:
     """The rate limit's refusal, ``wait_s`` seconds before one more create fits."""
     limit, window_s = settings.rate_limit_generations, settings.rate_limit_window_s
-    return LimitExceeded(f"rate limit: {limit} generations per {window_s} s", wait_s)
+    return LimitExceeded(f"rate limit: {limit} generations per {window_s} s", wait_s, RATE)
 
 
 def cap_refusal(settings: GatewaySettings) -> LimitExceeded:
@@ -49,4 +54,5 @@ def cap_refusal(settings: GatewaySettings) -> LimitExceeded:
     return LimitExceeded(
         f"too many unfinished generations (at most {settings.max_unfinished_jobs} at once)",
         settings.unfinished_jobs_retry_after_s,
+        UNFINISHED,
     )

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 
 from .errors import OpenAIRoute, not_found
 from .routes_images import router as images_router
+from .routes_models import router as models_router
 from .routes_videos import router as videos_router
 from .schemas import ImageGenerationRequest, VideoCreateRequest
 
@@ -22,6 +23,7 @@ BODIES = {
 router = APIRouter()
 router.include_router(images_router)
 router.include_router(videos_router)
+router.include_router(models_router)
 
 _unknown = APIRouter(prefix="/v1", route_class=OpenAIRoute, include_in_schema=False)
 
@@ -30,7 +32,7 @@ _unknown = APIRouter(prefix="/v1", route_class=OpenAIRoute, include_in_schema=Fa
 async def unknown_endpoint(path: str, request: Request) -> None:
     raise not_found(
         f"Invalid URL ({request.method} /v1/{path}): Sorami implements "
-        "images.generate and the videos resource."
+        "images.generate, the videos resource and models.list."
     )
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ..guards.idempotency import IdempotencyKeyReused, IdempotencyRace
-from ..guards.limits import LimitExceeded
+from ..guards.limits import RATE, LimitExceeded
 from ..infra.auth import AuthError, AuthUnavailable
 from ..rest.error_inputs import MAX_ECHO_CHARS
 
@@ -119,12 +119,14 @@ def to_openai_error(request: Request, exc: Exception) -> OpenAIError:
     if isinstance(exc, ValidationError):
         return from_validation(exc.errors(include_url=False))
     if isinstance(exc, LimitExceeded):
-        log.info("generation refused by a limit", reason=exc.reason)
+        log.info("generation refused by a limit", limit=exc.limit, reason=exc.reason)
+        rate = exc.limit == RATE
         return OpenAIError(
             429,
-            f"Rate limit reached: {exc.reason}. Retry after {exc.retry_after_s} s.",
+            f"{'Rate limit reached' if rate else 'Limit reached'}: {exc.reason}. "
+            f"Retry after {exc.retry_after_s} s.",
             type="rate_limit_error",
-            code="rate_limit_exceeded",
+            code="rate_limit_exceeded" if rate else "too_many_unfinished_jobs",
             headers={"Retry-After": str(exc.retry_after_s)},
         )
     if isinstance(exc, IdempotencyKeyReused):

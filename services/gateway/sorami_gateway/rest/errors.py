@@ -15,6 +15,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ..infra.auth import AuthError, AuthUnavailable
+from .bodies import non_json_content_type, unsupported_media_type
 from .error_inputs import safe_errors
 
 log = get_logger(__name__)
@@ -61,7 +62,12 @@ def install_error_handlers(app: FastAPI) -> None:
     (e.g. :func:`sorami_gateway.guards.errors.install_guard_handlers`)."""
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        media = non_json_content_type(request)
+        if media is not None and any(e.get("loc", ("",))[0] == "body" for e in exc.errors()):
+            # FastAPI left a non-JSON body unparsed: say why, not "not a valid dictionary"
+            refusal = unsupported_media_type(media)
+            return error_response(refusal.status_code, refusal.detail)
         # FastAPI's own handler, but the echoed input is bounded and JSON-safe (NaN, 1e999)
         return JSONResponse({"detail": safe_errors(exc.errors())}, status_code=422)
 

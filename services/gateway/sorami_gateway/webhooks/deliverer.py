@@ -5,6 +5,9 @@
   lock held; several deliverers never send the same attempt. A deliverer killed mid-attempt
   leaves the lease to expire: the delivery is sent again, with the same ``webhook-id``.
 - The outcome is recorded only if the lease is still ours (``attempts`` unchanged).
+- One job's events reach one target in their order (started, progress by step, the outcome):
+  a delivery is due only once no earlier one of the same job and target is pending
+  (:func:`in_order`), so a retried or slower ``started`` is never overtaken by its progress.
 - Any 2xx: succeeded. 410: the endpoint is disabled (no more deliveries to it). A refusal by
   the SSRF guard or a redirect to another host: failed at once. Anything else: retried with
   exponential backoff and full jitter until ``retry_horizon_s`` after the event, then failed.
@@ -24,6 +27,7 @@ from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
+import sqlalchemy.orm
 from sorami_shared.logging import get_logger, job_context
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -83,6 +87,7 @@ class Deliverer:
                 .where(
                     WebhookDelivery.status == PENDING,
                     WebhookDelivery.next_attempt_at <= sa.func.now(),
+                    in_order(),
                 )
                 .order_by(WebhookDelivery.next_attempt_at)
                 .limit(self.settings.concurrency)
@@ -209,12 +214,35 @@ class Deliverer:
                                 "epoch",
                                 sa.func.min(WebhookDelivery.next_attempt_at) - sa.func.now(),
                             )
-                        ).where(WebhookDelivery.status == PENDING)
+                        ).where(WebhookDelivery.status == PENDING, in_order())
                     )
                 ).scalar()
         except (OSError, sa.exc.DBAPIError, asyncpg.PostgresError):
             return poll
         return poll if due is None else min(poll, max(0.02, float(due)))
+
+
+def _position(row: Any) -> tuple[Any, ...]:
+    """Where a delivery stands among its job's events: started, then progress by step (or
+    percent), then the outcome; the time it was queued breaks a tie."""
+    rank = sa.case((row.event == "started", 0), (row.event == "progress", 1), else_=2)
+    step = sa.func.coalesce(
+        row.snapshot["step"].as_integer(), row.snapshot["progress"].as_integer(), 0
+    )
+    return rank, step, row.created_at, row.id
+
+
+def in_order() -> Any:
+    """No earlier delivery of the same job to the same target is still pending (in flight,
+    waiting for its retry, or not yet sent)."""
+    earlier = sa.orm.aliased(WebhookDelivery)
+    mine, theirs = _position(WebhookDelivery), _position(earlier)
+    return ~sa.exists().where(
+        earlier.job_id == WebhookDelivery.job_id,
+        earlier.target == WebhookDelivery.target,
+        earlier.status == PENDING,
+        sa.tuple_(*theirs) < sa.tuple_(*mine),
+    )
 
 
 async def _attempt_row(

@@ -1,0 +1,11 @@
+"""CLI tests reuse the gateway's fixtures (a migrated database, settings)."""
+
+from __future__ import annotations
+
+from tests.integration.gateway.conftest import (  # noqa: F401 - fixtures, used by name
+    database_url,
+    engine,
+    make_settings,
+    media_dir,
+    settings,
+)
