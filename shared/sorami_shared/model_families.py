@@ -10,7 +10,8 @@ to a known family (the entry must then name it).
 Rules:
 
 - ``size_multiple``: width and height divide by it (VAE factor x the transformer's patch);
-- ``frame_rule``: the frame counts a video family makes, ``Nk+M`` (``4k+1``: 1, 5, 9, ...);
+- ``frame_rule``: the frame counts a video family makes exactly, ``Nk+M`` (``4k+1``: 1, 5, 9,
+  ...; CogVideoX ``8k,8k+1``: its VAE decodes latents in pairs, so 8, 9, 16, 17, ... 49);
 - ``negative_prompt``: ``cfg`` (classic classifier-free guidance: needs guidance_scale > 1),
   ``true_cfg`` (a second pass with the negative prompt at the model's ``true_cfg_scale``; FLUX.1,
   HunyuanVideo), ``none``;
@@ -35,44 +36,54 @@ GENERIC = "generic"
 
 
 class FrameRule(BaseModel):
-    """Frame counts of the form ``step * k + offset`` (k >= 0, count >= 1)."""
+    """Frame counts of the forms ``step * k + offset`` (k >= 0, count >= 1), one offset or
+    several (CogVideoX: ``8k,8k+1``)."""
 
     model_config = ConfigDict(frozen=True)
 
     step: int = 1
-    offset: int = 0
+    offsets: tuple[int, ...] = (0,)
 
     @classmethod
     def parse(cls, text: str) -> FrameRule:
         if text.strip() == "any":
             return cls()
-        m = re.fullmatch(r"\s*(\d+)\s*k\s*(?:\+\s*(\d+))?\s*", text)
-        if not m or int(m.group(1)) < 1:
-            raise ValueError(
-                f"frame_rule must be 'any' or of the form Nk+M (e.g. 4k+1), got {text!r}"
-            )
-        step = int(m.group(1))
-        return cls(step=step, offset=int(m.group(2) or 0) % step)
+        step: int | None = None
+        offsets: list[int] = []
+        for form in text.split(","):
+            m = re.fullmatch(r"\s*(\d+)\s*k\s*(?:\+\s*(\d+))?\s*", form)
+            if not m or int(m.group(1)) < 1 or step not in (None, int(m.group(1))):
+                raise ValueError(
+                    f"frame_rule must be 'any' or forms Nk+M of one N (4k+1, 8k,8k+1), got {text!r}"
+                )
+            step = int(m.group(1))
+            offsets.append(int(m.group(2) or 0) % step)
+        assert step is not None
+        return cls(step=step, offsets=tuple(sorted(set(offsets))))
 
     def __str__(self) -> str:
         if self.step == 1:
             return "any"
-        return f"{self.step}k+{self.offset}" if self.offset else f"{self.step}k"
+        return ",".join(f"{self.step}k+{o}" if o else f"{self.step}k" for o in self.offsets)
 
     def fits(self, n: int) -> bool:
-        return n >= 1 and n % self.step == self.offset % self.step
+        return n >= 1 and n % self.step in self.offsets
 
     def nearest(self, n: int, low: int = 1, high: int | None = None) -> list[int]:
-        """The valid counts next to ``n`` (below and above), within [low, high]."""
-        below = n - ((n - self.offset) % self.step)
-        found = [v for v in (below, below + self.step) if v >= max(low, 1)]
+        """The valid counts next to ``n``: the closest below and the closest above, within
+        [low, high]."""
+        found = [v for v in range(n - self.step, n + self.step + 1) if self.fits(v) and v >= low]
         if high is not None:
             found = [v for v in found if v <= high]
-        return found
+        below = [v for v in found if v <= n]
+        above = [v for v in found if v > n]
+        return ([max(below)] if below else []) + ([min(above)] if above else [])
 
     def within(self, other: FrameRule) -> bool:
         """Every count of this rule is one of ``other``'s."""
-        return self.step % other.step == 0 and self.offset % other.step == other.offset
+        return self.step % other.step == 0 and all(
+            o % other.step in other.offsets for o in self.offsets
+        )
 
 
 class FamilyRules(BaseModel):
@@ -129,7 +140,7 @@ FAMILIES: dict[str, FamilyRules] = {
              size_multiple=32, frame_rule="8k+1", negative_prompt="cfg", guidance="cfg",
              max_prompt_tokens=128),
         _fam(name="cogvideox", title="CogVideoX", kind=Kind.VIDEO,
-             pipelines=("CogVideoXPipeline",), size_multiple=16, frame_rule="4k+1",
+             pipelines=("CogVideoXPipeline",), size_multiple=16, frame_rule="8k,8k+1",
              negative_prompt="cfg", guidance="cfg", max_prompt_tokens=226),
         _fam(name="hunyuanvideo", title="HunyuanVideo", kind=Kind.VIDEO,
              pipelines=("HunyuanVideoPipeline",), size_multiple=16, frame_rule="4k+1",
