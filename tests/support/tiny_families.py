@@ -384,3 +384,37 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "cogvideox": build_cogvideox,
     "hunyuanvideo": build_hunyuanvideo,
 }
+
+
+# --- registry entries ---------------------------------------------------------------------
+
+VIDEO = {"wan": 5, "ltx": 9, "cogvideox": 9, "hunyuanvideo": 5}  # default frames, of each form
+
+
+def model_entries() -> dict[str, dict[str, Any]]:
+    """``tiny-<family>`` → a registry entry serving the built directory (``pipeline: auto``)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for name in BUILDERS:
+        video = name in VIDEO
+        defaults: dict[str, Any] = {"width": 32, "height": 32, "num_inference_steps": 2}
+        if video:
+            defaults.update(num_frames=VIDEO[name], fps=8)
+        if name == "hunyuanvideo":  # the real template's crop (95 tokens) assumes Llama's BPE
+            defaults["prompt_template"] = {"template": "{}", "crop_start": 0}
+        entries[f"tiny-{name}"] = {
+            "source": str(ensure_family(name)),
+            "kind": "video" if video else "image",
+            "defaults": defaults,
+            "max_width": 64,
+            "max_height": 64,
+            "max_steps": 4,
+            "max_frames": 17,
+        } if video else {
+            "source": str(ensure_family(name)),
+            "kind": "image",
+            "defaults": defaults,
+            "max_width": 64,
+            "max_height": 64,
+            "max_steps": 4,
+        }  # fmt: skip
+    return entries
