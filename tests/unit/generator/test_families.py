@@ -78,6 +78,8 @@ def test_negatives_are_per_job_and_never_filled_for_others() -> None:
     assert plain == {"prompt": ["a", "a", "b"]}  # no negative: not "" (SDXL: zeros != "")
     negative = family.batch_kwargs([JobPrompt("a", "x", 1), JobPrompt("b", "y", 1)], pad_to=3)
     assert negative == {"prompt": ["a", "b", ""], "negative_prompt": ["x", "y", ""]}
+    with pytest.raises(ValueError, match="cannot share a call"):  # the batching key keeps apart
+        family.batch_kwargs([JobPrompt("a", "x", 1), JobPrompt("b", None, 1)])
 
 
 class FluxPipeline:  # a stand-in: only its class name and config are read

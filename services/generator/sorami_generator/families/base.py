@@ -55,6 +55,8 @@ class Family:
     def batch_kwargs(self, jobs: list[JobPrompt], pad_to: int = 0) -> dict[str, Any]:
         """One call's prompts and negatives, one entry per image, padded with blanks. The
         batching key makes negatives all-or-none in one call."""
+        if len({job.negative_prompt is None for job in jobs}) > 1:
+            raise ValueError("jobs with and without a negative prompt cannot share a call")
         prompts: list[str] = []
         negatives: list[str] = []
         for job in jobs:
