@@ -50,7 +50,7 @@ def planned(loaded: Any, prompt: str, seed: int, **params: Any) -> PlannedCall:
     values = {"prompt": prompt, "model": loaded.name, "seed": seed, **spec.request_defaults()}
     values.update(width=32, height=32, num_inference_steps=2)  # the built-ins default to 64 px
     if spec.family == "animatediff":
-        values["num_frames"] = 4  # the built-in's 8 frames cost most of this module
+        values["num_frames"] = 2  # the built-in's 8 frames cost most of this module
     values.update(params)
     if spec.kind == Kind.IMAGE:
         values.pop("num_frames", None), values.pop("fps", None)
