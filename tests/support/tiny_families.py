@@ -2,9 +2,11 @@
 tokenizers made here (no hub), saved with ``save_pretrained`` and served from the directory
 like any real model (``pipeline: auto``: the family comes from ``model_index.json``).
 
-Built once per machine under a cache directory keyed by a hash of this file, so a change to a
-builder rebuilds and an unchanged one costs nothing. SD 1.x and AnimateDiff are the built-ins
-``tiny-image`` / ``tiny-video`` (sorami_generator.tiny_models).
+Built once per machine under a cache directory keyed by a hash of this file,
+tiny_components.py and tiny_video_families.py, so a change to a builder rebuilds and an
+unchanged one costs nothing.
+SD 1.x and AnimateDiff are the built-ins ``tiny-image`` / ``tiny-video``
+(sorami_generator.tiny_models).
 """
 
 from __future__ import annotations
@@ -12,20 +14,37 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import string
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.support.tiny_components import (
+    D,
+    clip,
+    clip_tokenizer,
+    gemma_tokenizer,
+    qwen_tokenizer,
+    t5,
+    t5_tokenizer,
+    vae_kl,
+)
+from tests.support.tiny_video_families import (
+    build_cogvideox,
+    build_hunyuanvideo,
+    build_ltx,
+    build_wan,
+)
+
 SEED = 7
-D = 32  # every text encoder's width
-CHARS = list(string.printable[:95])
 
 
 def cache_root() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    digest = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    code = b"".join(
+        p.read_bytes() for p in (Path(__file__), Path(__file__).with_name("tiny_components.py"))
+    )
+    digest = hashlib.sha256(code).hexdigest()[:12]
     return base / "sorami-tests" / f"tiny-families-{digest}"
 
 
@@ -49,94 +68,6 @@ def ensure_family(name: str) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-# --- tokenizers: one token per character, built from a vocabulary written here ---------------
-
-
-def clip_tokenizer() -> Any:
-    from sorami_generator.tiny_models import tiny_tokenizer
-
-    return tiny_tokenizer()
-
-
-def t5_tokenizer() -> Any:
-    from transformers import T5Tokenizer
-
-    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -1.0)]
-    pieces += [(c, -2.0) for c in CHARS] + [("▁" + c, -1.5) for c in CHARS]
-    return T5Tokenizer(vocab=pieces, extra_ids=0)
-
-
-def _bpe_vocab(*specials: str) -> dict[str, int]:
-    vocab = {s: i for i, s in enumerate(specials)}
-    for c in [*CHARS, "Ġ", "Ċ"]:
-        vocab.setdefault(c, len(vocab))
-    return vocab
-
-
-def qwen_tokenizer() -> Any:
-    from transformers import Qwen2Tokenizer
-
-    return Qwen2Tokenizer(
-        vocab=_bpe_vocab("<|endoftext|>", "<|im_start|>", "<|im_end|>"), merges=[]
-    )
-
-
-def llama_tokenizer() -> Any:
-    from transformers import LlamaTokenizer
-
-    vocab = _bpe_vocab("<unk>", "<s>", "</s>", "<pad>")
-    return LlamaTokenizer(vocab=vocab, merges=[], pad_token="<pad>")
-
-
-def gemma_tokenizer() -> Any:
-    from transformers import GemmaTokenizer
-
-    return GemmaTokenizer(vocab=_bpe_vocab("<pad>", "<eos>", "<bos>", "<unk>", "<mask>"), merges=[])
-
-
-# --- text encoders ------------------------------------------------------------------------
-
-
-def clip(projection: bool = False, hidden: int = D) -> Any:
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    config = CLIPTextConfig(
-        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=hidden,
-        intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
-        vocab_size=len(clip_tokenizer()), max_position_embeddings=77, projection_dim=hidden,
-    )  # fmt: skip
-    return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config).eval()
-
-
-def t5(umt5: bool = False) -> Any:
-    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
-
-    kw = dict(
-        vocab_size=len(t5_tokenizer()),
-        d_model=D,
-        d_kv=8,
-        d_ff=37,
-        num_layers=2,
-        num_heads=4,
-        relative_attention_num_buckets=8,
-        pad_token_id=0,
-        eos_token_id=1,
-    )
-    if umt5:
-        return UMT5EncoderModel(UMT5Config(**kw)).eval()
-    return T5EncoderModel(T5Config(**kw)).eval()
-
-
-def vae_kl(latent: int = 4, **kw: Any) -> Any:
-    from diffusers import AutoencoderKL
-
-    return AutoencoderKL(
-        block_out_channels=(8, 8, 8, 8), down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=latent, norm_num_groups=4,
-        sample_size=32, **kw,
-    )  # fmt: skip
 
 
 # --- families -----------------------------------------------------------------------------
@@ -271,106 +202,6 @@ def build_qwen() -> Any:
         tokenizer=tok,
         transformer=transformer,
     )
-
-
-def build_wan() -> Any:
-    from diffusers import (
-        AutoencoderKLWan,
-        FlowMatchEulerDiscreteScheduler,
-        WanPipeline,
-        WanTransformer3DModel,
-    )
-
-    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                           temperal_downsample=[False, True, True])  # fmt: skip
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
-        out_channels=16, text_dim=D, freq_dim=256, ffn_dim=32, num_layers=1,
-        cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
-    )  # fmt: skip
-    return WanPipeline(tokenizer=t5_tokenizer(), text_encoder=t5(umt5=True), vae=vae,
-                       scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
-                       transformer=transformer)  # fmt: skip
-
-
-def build_ltx() -> Any:
-    from diffusers import (
-        AutoencoderKLLTXVideo,
-        FlowMatchEulerDiscreteScheduler,
-        LTXPipeline,
-        LTXVideoTransformer3DModel,
-    )
-
-    transformer = LTXVideoTransformer3DModel(
-        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4,
-        attention_head_dim=8, cross_attention_dim=32, num_layers=1, caption_channels=D,
-    )  # fmt: skip
-    vae = AutoencoderKLLTXVideo(
-        latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
-        spatio_temporal_scaling=(True, True, False, False), layers_per_block=(1, 1, 1, 1, 1),
-        decoder_spatio_temporal_scaling=(True, True, False, False),
-        decoder_layers_per_block=(1, 1, 1, 1, 1),
-        patch_size=1, patch_size_t=1, encoder_causal=True, decoder_causal=False,
-    )  # fmt: skip
-    vae.use_framewise_encoding = False
-    vae.use_framewise_decoding = False
-    return LTXPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=t5(),
-                       tokenizer=t5_tokenizer(), transformer=transformer)  # fmt: skip
-
-
-def build_cogvideox() -> Any:
-    from diffusers import (
-        AutoencoderKLCogVideoX,
-        CogVideoXPipeline,
-        CogVideoXTransformer3DModel,
-        DDIMScheduler,
-    )
-
-    transformer = CogVideoXTransformer3DModel(
-        num_attention_heads=4, attention_head_dim=8, in_channels=4, out_channels=4,
-        time_embed_dim=2, text_embed_dim=D, num_layers=1, sample_width=4, sample_height=4,
-        sample_frames=9, patch_size=2, temporal_compression_ratio=4, max_text_seq_length=226,
-    )  # fmt: skip
-    vae = AutoencoderKLCogVideoX(
-        in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
-        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8),
-        latent_channels=4, layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4,
-    )  # fmt: skip
-    return CogVideoXPipeline(tokenizer=t5_tokenizer(), text_encoder=t5(), vae=vae,
-                             transformer=transformer, scheduler=DDIMScheduler())  # fmt: skip
-
-
-def build_hunyuanvideo() -> Any:
-    from diffusers import (
-        AutoencoderKLHunyuanVideo,
-        FlowMatchEulerDiscreteScheduler,
-        HunyuanVideoPipeline,
-        HunyuanVideoTransformer3DModel,
-    )
-    from transformers import LlamaConfig, LlamaModel
-
-    tok = llama_tokenizer()
-    transformer = HunyuanVideoTransformer3DModel(
-        in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=10,
-        num_layers=1, num_single_layers=1, num_refiner_layers=1, patch_size=1, patch_size_t=1,
-        guidance_embeds=True, text_embed_dim=16, pooled_projection_dim=8, rope_axes_dim=(2, 4, 4),
-    )  # fmt: skip
-    vae = AutoencoderKLHunyuanVideo(
-        in_channels=3, out_channels=3, latent_channels=4,
-        down_block_types=("HunyuanVideoDownBlock3D",) * 4,
-        up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8),
-        layers_per_block=1, act_fn="silu", norm_num_groups=4, scaling_factor=0.476986,
-        spatial_compression_ratio=8, temporal_compression_ratio=4, mid_block_add_attention=True,
-    )  # fmt: skip
-    llama = LlamaModel(LlamaConfig(
-        bos_token_id=1, eos_token_id=2, pad_token_id=3, hidden_size=16, intermediate_size=37,
-        num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tok), hidden_act="gelu",
-    )).eval()  # fmt: skip
-    return HunyuanVideoPipeline(
-        text_encoder=llama, tokenizer=tok, transformer=transformer, vae=vae,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder_2=clip(hidden=8),
-        tokenizer_2=clip_tokenizer(),
-    )  # fmt: skip
 
 
 BUILDERS: dict[str, Callable[[], Any]] = {
