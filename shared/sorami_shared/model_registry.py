@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .events import Kind
+from .model_families import FAMILIES, FrameRule, GuidanceMode, NegativeMode, complete_entry
 
 BUILTIN_PREFIX = "builtin:"
 # Keys of ModelSpec.defaults that are request parameters, not pipeline kwargs.
@@ -59,7 +60,14 @@ class ModelSpec(BaseModel):
     variant: str | None = None
     revision: str | None = None
     # What the model can take; the gateway refuses anything else (422 naming the field).
+    # The family's rules (model_families.py), filled in from the family where left out.
+    family: str = Field(default="generic", description="model family; found from the pipeline")
     size_multiple: int = Field(default=8, ge=1)
+    frame_rule: str | None = Field(default=None, description="videos: e.g. 4k+1, 8k+1, any")
+    negative_prompt: NegativeMode = "cfg"
+    guidance: GuidanceMode = "cfg"
+    max_prompt_tokens: int = Field(default=77, ge=1)
+    true_cfg_scale: float | None = Field(default=None, gt=1)
     min_width: int | None = None  # default: size_multiple
     min_height: int | None = None
     max_width: int = 2048
@@ -73,6 +81,28 @@ class ModelSpec(BaseModel):
     # VAE decoder) with torch.compile, warmed up at start; cap one call's images (x frames).
     compile: bool = False
     max_batch_images: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _complete_from_family(cls, data: Any) -> Any:
+        return complete_entry(data) if isinstance(data, dict) else data
+
+    @property
+    def frames(self) -> FrameRule | None:
+        return FrameRule.parse(self.frame_rule) if self.frame_rule else None
+
+    def rules(self) -> dict[str, Any]:
+        """What ``GET /api/models`` says of the model's family and the fields it honours."""
+        fam = FAMILIES.get(self.family)
+        return {
+            "family": self.family,
+            "family_title": fam.title if fam else "generic (rules from the model entry)",
+            "size_multiple": self.size_multiple,
+            "frame_rule": self.frame_rule,
+            "negative_prompt": self.negative_prompt,
+            "guidance": self.guidance,
+            "max_prompt_tokens": self.max_prompt_tokens,
+        }
 
     @property
     def builtin(self) -> str | None:
@@ -111,10 +141,14 @@ class ModelSpec(BaseModel):
             "width": max(limits["min_width"], min(512, self.max_width) // m * m),
             "height": max(limits["min_height"], min(512, self.max_height) // m * m),
             "num_inference_steps": min(25, self.max_steps),
-            "guidance_scale": min(7.5, self.max_guidance_scale),
+            "guidance_scale": 0.0 if self.guidance == "none" else min(7.5, self.max_guidance_scale),
         }
         if self.kind == Kind.VIDEO:
-            values.update(num_frames=min(16, self.max_frames), fps=min(8, self.max_fps))
+            frames = min(16, self.max_frames)
+            rule = self.frames
+            if rule is not None and not rule.fits(frames):
+                frames = (rule.nearest(frames, high=self.max_frames) or [frames])[0]
+            values.update(num_frames=frames, fps=min(8, self.max_fps))
         else:
             values["num_images"] = 1
         values.update({k: v for k, v in self.defaults.items() if k in values})
@@ -122,6 +156,8 @@ class ModelSpec(BaseModel):
 
     @model_validator(mode="after")
     def _defaults_within_limits(self) -> ModelSpec:
+        if self.kind == Kind.IMAGE and self.frame_rule is not None:
+            raise ValueError("frame_rule applies to video models")
         other = VIDEO_ONLY if self.kind == Kind.IMAGE else IMAGE_ONLY
         wrong = [k for k in other if k in self.defaults]
         if wrong:
@@ -131,8 +167,11 @@ class ModelSpec(BaseModel):
             raise ValueError(f"defaults outside the model's limits: {', '.join(bad)}")
         return self
 
-    def refusal(self, name: str, value: Any) -> str | None:
-        """Why this model cannot take ``value`` for the request field ``name`` (None: it can)."""
+    def refusal(self, name: str, value: Any, given: dict[str, Any] | None = None) -> str | None:
+        """Why this model cannot take ``value`` for the request field ``name`` (None: it can);
+        ``given``: the request's other fields (a negative prompt needs guidance > 1)."""
+        if name == "negative_prompt":
+            return family_refusal(self, name, value, given or {})
         limits = self.limits()
         bounds = {
             "width": (limits["min_width"], self.max_width),
@@ -155,8 +194,34 @@ class ModelSpec(BaseModel):
         ):
             return f"must be between {low} and {high}"
         if name in ("width", "height") and value % self.size_multiple:
-            return f"must be a multiple of {self.size_multiple}"
+            return f"must be a multiple of {self.size_multiple} for {self.family} models"
+        return family_refusal(self, name, value, given or {})
+
+
+def family_refusal(spec: ModelSpec, name: str, value: Any, given: dict[str, Any]) -> str | None:
+    """The family's rules on a request field (sizes are checked with the limits)."""
+    if name == "negative_prompt":
+        if not value:
+            return None
+        if spec.negative_prompt == "none":
+            return f"is not supported by {spec.family} models (they have no negative conditioning)"
+        guidance = given.get("guidance_scale")
+        two_pass = spec.negative_prompt == "cfg" or spec.guidance == "true_cfg"
+        if two_pass and isinstance(guidance, int | float) and guidance <= 1:
+            return f"needs guidance_scale > 1 (classifier-free guidance), got {guidance}"
         return None
+    if name == "guidance_scale" and spec.guidance == "none" and value not in (None, 0):
+        return "is not used by this model (it is guidance-distilled); leave it out or send 0"
+    rule = spec.frames
+    if (
+        name == "num_frames"
+        and rule is not None
+        and isinstance(value, int)
+        and not rule.fits(value)
+    ):
+        near = " or ".join(str(v) for v in rule.nearest(value, high=spec.max_frames))
+        return f"must be of the form {rule} for {spec.family} models (nearest: {near})"
+    return None
 
 
 BUILTIN_MODELS: dict[str, ModelSpec] = {

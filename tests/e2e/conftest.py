@@ -42,7 +42,7 @@ async def make_system(
             **options,
         )
         systems.append(system)
-        await system.start()
+        await system.start(system.start_within_s)
         return system
 
     yield make

@@ -79,7 +79,11 @@ class System:
     image_models: list[str] = field(default_factory=lambda: ["tiny-image"])
     video_models: list[str] = field(default_factory=lambda: ["tiny-video"])
     # registry entries only the gateway knows (e.g. a model no generator can load)
-    gateway_models: dict[str, dict[str, str]] = field(default_factory=dict)
+    gateway_models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # registry entries both the gateway and the generators know (e.g. tiny family builds)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    generator_overrides: dict[str, str] = field(default_factory=dict)  # without the prefix
+    start_within_s: float = 90.0  # until every process is ready (preloads included)
     generators: int = 1
     watchdog: bool = False  # also run ``sorami-gateway watchdog``
     environment: str = "test"  # the gateway's; "development" enables POST /api/dev/token
@@ -116,7 +120,7 @@ class System:
                 "PUBLIC_BASE_URL": self.base_url,
                 "IMAGE_MODELS": json.dumps(self.image_models),
                 "VIDEO_MODELS": json.dumps(self.video_models),
-                "MODELS": json.dumps(self.gateway_models),
+                "MODELS": json.dumps({**self.models, **self.gateway_models}),
                 "METRICS_SAMPLE_INTERVAL_S": "1",
                 **self.storage_env,
                 **self.gateway_overrides,
@@ -131,9 +135,13 @@ class System:
                 "LOG_FORMAT": "json",
                 "AMQP_URL": self.amqp_url,
                 "MODEL_CACHE_DIR": str(self.model_cache_dir),
-                "PRELOAD_MODELS": json.dumps(["tiny-image", "tiny-video"]),
+                "PRELOAD_MODELS": json.dumps(
+                    list(dict.fromkeys(["tiny-image", "tiny-video", *self.models]))
+                ),
+                "MODELS": json.dumps(self.models),
                 "SHUTDOWN_GRACE_S": "10",
                 **self.storage_env,
+                **self.generator_overrides,
             },
         )
 

@@ -14,6 +14,7 @@ from sorami_gateway.generations.model_catalog import catalog
 from sorami_gateway.settings import GatewaySettings
 from sorami_generator.settings import GeneratorSettings
 from sorami_notifier.settings import NotifierSettings
+from sorami_shared.model_families import FAMILIES
 from sorami_shared.model_registry import load_models_file
 
 from tests.support.supervised import metrics_ports, supervised_commands
@@ -107,6 +108,17 @@ def test_example_models_file_loads() -> None:
         "wan-1.3b",
         "ltx-video",
     ]
+    # every entry: its family's rules filled in, and its defaults within them and the caps
+    images = [n for n, m in models.items() if m.kind.value == "image"]
+    videos = [n for n, m in models.items() if m.kind.value == "video"]
+    everything = GatewaySettings(
+        environment="development",
+        models_file=DEPLOY / "models.example.yaml",
+        image_models=images,
+        video_models=videos,
+    )
+    families = {m["rules"]["family"] for m in catalog(everything)}
+    assert families == set(FAMILIES), "one entry per family"
 
 
 def test_gateway_and_generator_read_the_same_model_registry() -> None:

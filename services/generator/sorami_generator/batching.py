@@ -11,10 +11,8 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from .families import PER_JOB_KWARGS
 from .requests import PlannedCall
-
-# Per job, not part of the key: what a batch passes as one list entry per image.
-PER_JOB_KWARGS = {"prompt", "negative_prompt", "num_images_per_prompt", "num_videos_per_prompt"}
 
 CPU_DEFAULTS = {"max_batch": 8, "max_batch_images": 32, "batch_window_ms": 20.0}
 CUDA_DEFAULTS = {"max_batch": 64, "max_batch_images": 64, "batch_window_ms": 5.0}
@@ -35,9 +33,12 @@ class BatchLimits:
 
 
 def call_key(call: PlannedCall) -> Hashable:
-    """Equal for calls that one pipeline call can serve together."""
+    """Equal for calls that one pipeline call can serve together: everything but the prompts,
+    negatives and seeds, and whether there is a negative prompt (for SDXL a missing negative
+    and ``""`` differ; for FLUX/HunyuanVideo it switches true CFG on)."""
     shared = tuple(sorted((k, repr(v)) for k, v in call.kwargs.items() if k not in PER_JOB_KWARGS))
-    return (call.model, call.kind, call.num_frames, call.fps, shared)
+    negative = call.kwargs.get("negative_prompt") is not None
+    return (call.model, call.kind, call.num_frames, call.fps, negative, shared)
 
 
 def images_of(call: PlannedCall) -> int:

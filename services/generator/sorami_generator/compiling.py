@@ -14,7 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sorami_shared.events import Kind
 from sorami_shared.logging import get_logger
+
+from .loaded import LoadedPipeline
+from .requests import PlannedCall
+from .runner import Aborter, BatchItem, run_batch
 
 log = get_logger(__name__)
 
@@ -44,13 +49,8 @@ def compile_pipeline(pipe: Any, buckets: list[int]) -> None:
         vae.decode = torch.compile(vae.decode, dynamic=False)
 
 
-def warm_up(loaded: Any, buckets: list[int], max_images: int) -> float:
+def warm_up(loaded: LoadedPipeline, buckets: list[int], max_images: int) -> float:
     """Run every bucket up to ``max_images`` once at the model's default size; seconds taken."""
-    from sorami_shared.events import Kind
-
-    from .requests import PlannedCall
-    from .runner import Aborter, BatchItem, run_batch
-
     spec = loaded.spec
     d = spec.defaults
     frames = d.get("num_frames", 16) if spec.kind == Kind.VIDEO else None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,12 @@ from sorami_shared.model_registry import ModelSpec
 from . import metrics
 from .compiling import compile_pipeline, warm_up
 from .devices import Placement, release_memory
+from .families import check_loaded
+from .loaded import LoadedPipeline
 from .quiet import quiet_libraries
 from .tiny_models import ensure_built
 
 log = get_logger(__name__)
-
-
-@dataclass
-class LoadedPipeline:
-    name: str
-    spec: ModelSpec
-    pipe: Any
-    placement: Placement
-    size_bytes: int
-    load_s: float
-    compiled: bool = False
 
 
 def resolve_source(spec: ModelSpec, cache_dir: Path) -> str:
@@ -68,6 +58,7 @@ def load_pipeline(
     if not Path(source).exists():
         kwargs["cache_dir"] = str(Path(cache_dir) / "hub")
     pipe = cls.from_pretrained(source, **kwargs)
+    check_loaded(spec, pipe)  # a pipeline its entry's family does not serve: a clear error
     pipe = pipe.to(placement.device)
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)

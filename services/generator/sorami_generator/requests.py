@@ -17,6 +17,7 @@ from sorami_shared.events import FailureCode, GenerationRequested, Kind
 from sorami_shared.model_registry import ModelSpec
 
 from .errors import JobFailed
+from .families import family_for
 
 
 def seed_for(job_id: uuid.UUID, seed: int | None) -> int:
@@ -80,6 +81,11 @@ def plan_call(
             f"guidance_scale must be between 0 and {spec.max_guidance_scale},"
             f" got {p.guidance_scale}"
         )
+    given = p.model_dump()
+    for name in ("guidance_scale", "negative_prompt", "num_frames"):  # the family's rules
+        why = spec.refusal(name, given.get(name), given)
+        if why and (name != "num_frames" or p.num_frames is not None):
+            raise invalid(f"{name} {why} ({p.model!r})")
     if p.seed is not None and not 0 <= p.seed < 2**63:
         raise invalid(f"seed must be between 0 and 2^63-1, got {p.seed}")
     if not p.prompt.strip():
@@ -118,6 +124,7 @@ def plan_call(
         kwargs["num_frames"] = num_frames
         outputs = p.num_images
         count_kw = "num_videos_per_prompt"
+    family_for(spec).adapt(spec, kwargs, accepted, fps)
 
     if accepted is not None:
         if outputs > 1 and count_kw not in accepted:

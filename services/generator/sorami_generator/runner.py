@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from . import metrics
-from .batching import PER_JOB_KWARGS
 from .devices import make_generator
 from .errors import JobAborted
-from .pipelines import LoadedPipeline
+from .families import PER_JOB_KWARGS, JobPrompt, family_for
+from .loaded import LoadedPipeline
 from .requests import PlannedCall, call_parameters
 
 
@@ -81,30 +81,21 @@ def batch_kwargs(loaded: LoadedPipeline, items: list[BatchItem], pad_to: int = 0
     (image i of a job seeded s uses s + i, alone or batched), padded with blank images up to
     ``pad_to`` (compiled models: a few batch sizes, so shapes never recompile)."""
     accepted = call_parameters(loaded.pipe)
+    family = family_for(loaded.spec)
     first = items[0].call.kwargs
     kwargs = {k: v for k, v in first.items() if k not in PER_JOB_KWARGS}
-    prompts: list[str] = []
-    negatives: list[str] = []
-    seeds: list[int] = []
-    for item in items:
-        n = item.call.outputs
-        prompts += [item.call.kwargs["prompt"]] * n
-        negatives += [item.call.kwargs.get("negative_prompt") or ""] * n
-        seeds += [(item.call.seed + i) % 2**63 for i in range(n)]
-    blanks = max(0, pad_to - len(prompts))
-    prompts, negatives, seeds = (
-        prompts + [""] * blanks,
-        negatives + [""] * blanks,
-        seeds + [0] * blanks,
-    )
-    kwargs["prompt"] = prompts
-    if any(negatives):
-        kwargs["negative_prompt"] = negatives
+    jobs = [
+        JobPrompt(i.call.kwargs["prompt"], i.call.kwargs.get("negative_prompt"), i.call.outputs)
+        for i in items
+    ]
+    kwargs.update(family.batch_kwargs(jobs, pad_to))
+    seeds = [(i.call.seed + n) % 2**63 for i in items for n in range(i.call.outputs)]
+    seeds += [0] * (len(kwargs["prompt"]) - len(seeds))
     for count_kw in ("num_images_per_prompt", "num_videos_per_prompt"):
         if count_kw in accepted:
             kwargs[count_kw] = 1
     kwargs["generator"] = [make_generator(loaded.placement.device, s) for s in seeds]
-    kwargs["output_type"] = "pt"
+    kwargs["output_type"] = family.output_type
     return kwargs
 
 

@@ -114,3 +114,36 @@ def test_configured_models_and_limits():
         assert _fields(info.value) == {"num_frames"}
     with pytest.raises(ValidationError):
         model.model_validate_json('{"prompt": "x", "model": "ltx-tiny", "num_frames": 17}')
+
+
+def test_family_rules_are_refused_on_their_field_before_anything_is_stored():
+    from sorami_gateway.openai.params import video_request
+    from sorami_gateway.openai.schemas import VideoCreateRequest
+
+    ltx = {"source": "Lightricks/LTX-Video", "kind": "video", "pipeline": "LTXPipeline",
+           "defaults": {"width": 64, "height": 64, "num_inference_steps": 2, "fps": 8}}  # fmt: skip
+    flux = {"source": "black-forest-labs/FLUX.1-dev", "kind": "image", "pipeline": "FluxPipeline"}
+    settings = GatewaySettings(
+        environment="development",
+        models={"ltx": ltx, "flux": flux},
+        image_models=["flux"],
+        video_models=["ltx"],
+    )
+    models = build_request_models(settings)
+    video, image = models[Kind.VIDEO], models[Kind.IMAGE]
+    assert video.model_validate_json('{"prompt": "x"}').to_params().num_frames == 9  # 8k+1
+    with pytest.raises(ValidationError, match=r"8k\+1 for ltx models \(nearest: 1 or 9\)") as e:
+        video.model_validate_json('{"prompt": "x", "num_frames": 8}')
+    assert _fields(e.value) == {"num_frames"}
+    with pytest.raises(ValidationError, match="multiple of 16") as e:
+        image.model_validate_json('{"prompt": "x", "width": 72}')
+    assert _fields(e.value) == {"width"}
+    assert image.model_validate_json(
+        '{"prompt": "x", "negative_prompt": "dark", "guidance_scale": 1}'
+    )
+    with pytest.raises(ValidationError, match="guidance_scale > 1") as e:
+        video.model_validate_json('{"prompt": "x", "negative_prompt": "dark", "guidance_scale": 1}')
+    assert _fields(e.value) == {"negative_prompt"}
+    # /v1: seconds x fps lands on the family's nearest frame count (1 s at 8 fps: 9 frames)
+    request = VideoCreateRequest(prompt="waves", seconds="1", size="64x64")
+    assert video_request(request, video, settings).to_params().num_frames == 9

@@ -31,8 +31,12 @@ def planned(kind=Kind.IMAGE, **params):
 
 
 def test_prompts_and_seeds_do_not_split_a_batch_but_any_other_argument_does():
-    one = call_key(planned(prompt="a cat", seed=1, negative_prompt="blurry"))
+    one = call_key(planned(prompt="a cat", seed=1))
     assert one == call_key(planned(prompt="a dog", seed=2))
+    # negatives are per job, but having one or not changes the call (SDXL: zeros vs "";
+    # FLUX: true CFG on): jobs with negatives batch together, never with jobs without
+    negative = call_key(planned(prompt="a cat", negative_prompt="blurry"))
+    assert negative != one and negative == call_key(planned(negative_prompt="dark", seed=3))
     assert one == call_key(planned(num_images=3))  # images per job are per-job entries
     for other in ({"width": 128}, {"num_inference_steps": 3}, {"guidance_scale": 1.5}):
         assert call_key(planned(**other)) != one, other

@@ -58,6 +58,7 @@ def describe(name: str, spec: ModelSpec, *, default: bool) -> dict[str, Any]:
         "default": default,
         "defaults": spec.request_defaults(),
         "limits": spec.limits(),
+        "rules": spec.rules(),
     }
 
 

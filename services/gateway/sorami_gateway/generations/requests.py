@@ -111,7 +111,8 @@ def _model_rules(specs: dict[str, ModelSpec], default: str, fitted: list[str]) -
         model = info.data.get("model")
         name = model.value if isinstance(model, StrEnum) else model
         spec = specs.get(name) if isinstance(name, str) else None
-        why = spec.refusal(info.field_name, value) if spec and info.field_name else None
+        field = info.field_name
+        why = spec.refusal(field, value, dict(info.data)) if spec and field else None
         if why:
             raise PydanticCustomError(
                 "model_limit", "{why} for model '{model}'", {"why": why, "model": name}
@@ -143,17 +144,18 @@ def build_request_model(kind: Kind, settings: GatewaySettings) -> type[GenerateR
     ]
     fields: dict[str, Any] = {
         "prompt": (text, ...),
+        "model": (model_enum | None, model_enum(models[0])),  # null: the default model
+        "width": _size(limits, "width"),
+        "height": _size(limits, "height"),
+        "num_inference_steps": _bounded(int, limits.min_steps, limits.max_steps),
+        "guidance_scale": _bounded(float, limits.min_guidance_scale, limits.max_guidance_scale),
+        # after guidance_scale: whether the model can use it depends on the guidance
         "negative_prompt": (
             Annotated[
                 str | None, Field(max_length=settings.prompt_max_chars), AfterValidator(_no_nul)
             ],
             None,
         ),
-        "model": (model_enum | None, model_enum(models[0])),  # null: the default model
-        "width": _size(limits, "width"),
-        "height": _size(limits, "height"),
-        "num_inference_steps": _bounded(int, limits.min_steps, limits.max_steps),
-        "guidance_scale": _bounded(float, limits.min_guidance_scale, limits.max_guidance_scale),
         "seed": (Annotated[int | None, Field(ge=0, le=MAX_SEED)], None),
         **webhook_urls.request_fields(settings.webhooks, settings.environment),
     }
@@ -162,7 +164,7 @@ def build_request_model(kind: Kind, settings: GatewaySettings) -> type[GenerateR
     else:
         fields["num_frames"] = _bounded(int, 1, limits.max_num_frames)
         fields["fps"] = _bounded(int, 1, limits.max_fps)
-    unfitted = ("prompt", "negative_prompt", "model", "seed", *webhook_urls.FIELDS)
+    unfitted = ("prompt", "model", "seed", *webhook_urls.FIELDS)
     fitted = [name for name in fields if name not in unfitted]
     return create_model(  # type: ignore[call-overload,no-any-return]
         f"{kind.value.capitalize()}GenerateRequest",

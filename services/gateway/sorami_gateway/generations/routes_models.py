@@ -33,6 +33,18 @@ class ModelLimits(BaseModel):
     max_guidance_scale: float
 
 
+class ModelRules(BaseModel):
+    """The model's family and how it honours the request fields (README: model families)."""
+
+    family: str
+    family_title: str
+    size_multiple: int
+    frame_rule: str | None  # videos: the frame counts it makes, e.g. 4k+1; None: images
+    negative_prompt: str  # cfg (needs guidance_scale > 1) | true_cfg | none
+    guidance: str  # cfg | embedded | true_cfg | none (guidance_scale must be 0)
+    max_prompt_tokens: int  # longer prompts are truncated
+
+
 class ModelInfo(BaseModel):
     name: str
     kind: Kind
@@ -41,6 +53,7 @@ class ModelInfo(BaseModel):
     # num_frames, fps
     defaults: dict[str, int | float]
     limits: ModelLimits
+    rules: ModelRules
 
 
 class ModelList(BaseModel):

@@ -139,5 +139,7 @@ def video_request(
                 param="seconds",
                 code="invalid_value",
             )
-        values["num_frames"] = frames
+        rule = spec.frames  # the family's form (LTX 8k+1, Wan 4k+1): the closest count of it
+        near = rule.nearest(frames, high=most) if rule is not None and not rule.fits(frames) else []
+        values["num_frames"] = min(near, key=lambda n: abs(n - frames)) if near else frames
     return _build(model, values, request.size)
