@@ -160,19 +160,23 @@ class System:
 
     async def start(self, within_s: float = 90.0) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for service, env in (
-            ("sorami-gateway", self.gateway_env()),
-            ("sorami-notifier", self.notifier_env()),
-        ):
-            result = await asyncio.to_thread(
-                subprocess.run,
-                [str(BIN / service), "migrate"],
-                env=env,
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=120,
+        services = {"sorami-gateway": self.gateway_env(), "sorami-notifier": self.notifier_env()}
+        # Two databases, two independent migrations: run at the same time.
+        results = await asyncio.gather(
+            *(
+                asyncio.to_thread(
+                    subprocess.run,
+                    [str(BIN / service), "migrate"],
+                    env=env,
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+                for service, env in services.items()
             )
+        )
+        for service, result in zip(services, results, strict=True):
             assert result.returncode == 0, f"{service} migrate:\n{result.stdout}{result.stderr}"
         gw = self.gateway_env()
         specs: list[tuple[str, list[str], dict[str, str]]] = [

@@ -18,7 +18,6 @@ import jwt
 import pytest
 from sorami_gateway.app import create_app
 from sorami_gateway.infra.db import create_engine, create_session_factory
-from sorami_gateway.infra.migrate import upgrade
 from sorami_gateway.settings import GatewaySettings
 from sorami_gateway.workers.relay import OutboxRelay
 from sorami_shared.messaging import EventBus
@@ -79,10 +78,9 @@ def auth(user: str = "alice") -> dict[str, str]:
 
 
 @pytest.fixture
-async def database_url(make_database: Callable[[str], Awaitable[str]]) -> str:
-    url = await make_database("gateway")
-    await asyncio.to_thread(upgrade, url)
-    return url
+async def database_url(make_database: Callable[..., Awaitable[str]]) -> str:
+    """A fresh database at the head revision (a copy of the run's migrated template)."""
+    return await make_database("gateway", migrated="gateway")
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from sorami_gateway.infra.migrate import upgrade
-
 from .conftest import SMALL_IMAGE, auth, running_client, scalar
 
 USERS = [f"user-{i:02d}" for i in range(20)]
@@ -69,8 +67,9 @@ async def test_concurrent_creates_on_two_replicas_match_the_sequential_run(
     make_settings, make_database
 ):
     sequential = make_settings(**LIMITS)
-    concurrent = make_settings(**LIMITS, database_url=await make_database("gateway"))
-    await asyncio.to_thread(upgrade, concurrent.database_url)
+    concurrent = make_settings(
+        **LIMITS, database_url=await make_database("gateway", migrated="gateway")
+    )
 
     created_one_by_one = 0
     async with running_client(sequential) as client:

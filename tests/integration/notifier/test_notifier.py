@@ -13,7 +13,6 @@ import aio_pika
 import pytest
 import sqlalchemy as sa
 from sorami_notifier.content import notification_event_id, notification_id
-from sorami_notifier.migrate import upgrade
 from sorami_notifier.service import NotifierService
 from sorami_notifier.settings import NotifierSettings
 from sorami_shared.events import (
@@ -94,7 +93,6 @@ class Harness:
         self.created_queue: aio_pika.abc.AbstractQueue | None = None
 
     async def setup(self) -> None:
-        await asyncio.to_thread(upgrade, self.database_url)
         await self.bus.connect()
         self._conn = await aio_pika.connect(self.amqp_url)
         ch = await self._conn.channel()
@@ -153,7 +151,7 @@ class Harness:
 
 @pytest.fixture
 async def h(amqp_url, make_database) -> AsyncIterator[Harness]:
-    harness = Harness(amqp_url, await make_database("notifier"))
+    harness = Harness(amqp_url, await make_database("notifier", migrated="notifier"))
     await harness.setup()
     try:
         yield harness
