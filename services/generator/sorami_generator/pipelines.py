@@ -16,6 +16,7 @@ from sorami_shared.model_registry import ModelSpec
 from . import metrics
 from .compiling import compile_pipeline, warm_up
 from .devices import Placement, release_memory
+from .interrupts import install_block_checks
 from .quiet import quiet_libraries
 from .tiny_models import ensure_built
 
@@ -31,6 +32,7 @@ class LoadedPipeline:
     size_bytes: int
     load_s: float
     compiled: bool = False
+    block_checks: Any = None  # interrupts.BlockChecks: a call stops inside a step
 
 
 def resolve_source(spec: ModelSpec, cache_dir: Path) -> str:
@@ -79,6 +81,8 @@ def load_pipeline(
         compile_pipeline(pipe, buckets or [1])
         warm_up(loaded, buckets or [1], spec.max_batch_images or max_images)
         compile_s = time.perf_counter() - t0
+    else:
+        loaded.block_checks = install_block_checks(pipe)
     loaded.load_s = took = time.perf_counter() - started
     log.info(
         "pipeline loaded",
