@@ -17,6 +17,7 @@ from . import metrics
 from .compiling import compile_pipeline, warm_up
 from .devices import Placement, release_memory
 from .interrupts import install_block_checks
+from .load_failures import LoadFailures
 from .quiet import quiet_libraries
 from .tiny_models import ensure_built
 
@@ -123,7 +124,9 @@ class PipelineCache:
         max_bytes: int | None = None,
         buckets: list[int] | None = None,
         max_images: int = 8,
+        failures: LoadFailures | None = None,
     ) -> None:
+        self.failures = failures or LoadFailures()
         self.buckets = buckets
         self.max_images = max_images
         self.registry = registry
@@ -148,17 +151,23 @@ class PipelineCache:
                 self._loaded.move_to_end(name)
                 return self._loaded[name]
             spec = self.registry[name]
+            self.failures.check(name)  # failed lately: its jobs fail at once (load_failures.py)
             # Make room first, so the old pipeline's memory is free before the new one loads.
             self._evict(keep=self.max_pipelines - 1)
-            loaded = await asyncio.to_thread(
-                load_pipeline,
-                name,
-                spec,
-                self.placement,
-                self.cache_dir,
-                self.buckets,
-                self.max_images,
-            )
+            try:
+                loaded = await asyncio.to_thread(
+                    load_pipeline,
+                    name,
+                    spec,
+                    self.placement,
+                    self.cache_dir,
+                    self.buckets,
+                    self.max_images,
+                )
+            except Exception as exc:  # noqa: BLE001 - any load failure makes it unavailable
+                release_memory(self.placement)
+                raise self.failures.failed(name, exc) from exc
+            self.failures.loaded(name)
             self._loaded[name] = loaded
             self._evict(keep=self.max_pipelines, protect=name)
             return loaded

@@ -24,6 +24,7 @@ from .cancels import CancelRegistry
 from .compiling import use_cache_dir
 from .devices import describe, resolve_placement
 from .jobs import SOURCE, JobProcessor
+from .load_failures import LoadFailures, ModelUnavailable
 from .pipelines import PipelineCache
 from .settings import GeneratorSettings
 
@@ -45,6 +46,7 @@ def make_pipeline_cache(settings: GeneratorSettings) -> PipelineCache:
         max_bytes=max_bytes,
         buckets=settings.compile_buckets,
         max_images=limits.max_batch_images,
+        failures=LoadFailures(settings.model_retry_backoff_s, settings.model_retry_backoff_max_s),
     )
 
 
@@ -82,7 +84,10 @@ async def run_worker(
     except StorageError as exc:  # jobs retry it; the worker still starts
         log.warning("storage not ready at start", error=str(exc))
     for name in settings.preload_models:
-        await pipelines.get(name)
+        try:
+            await pipelines.get(name)
+        except ModelUnavailable:  # logged; its jobs fail model_unavailable, others are served
+            pass
 
     bus = EventBus(settings.amqp_url, source=SOURCE)
     await bus.connect(retry_for=math.inf)
