@@ -18,8 +18,9 @@ from .compiling import compile_pipeline, warm_up
 from .devices import Placement, release_memory
 from .interrupts import install_block_checks
 from .load_failures import LoadFailures
+from .memory import place
 from .quiet import quiet_libraries
-from .tiny_models import ensure_built
+from .weights import S3Access, locate
 
 log = get_logger(__name__)
 
@@ -36,11 +37,10 @@ class LoadedPipeline:
     block_checks: Any = None  # interrupts.BlockChecks: a call stops inside a step
 
 
-def resolve_source(spec: ModelSpec, cache_dir: Path) -> str:
-    """A local directory or hub id for ``from_pretrained``; builds a built-in on first use."""
-    if spec.builtin is not None:
-        return str(ensure_built(spec.builtin, cache_dir))
-    return spec.source
+def resolve_source(spec: ModelSpec, cache_dir: Path, s3: S3Access | None = None) -> str:
+    """A local directory or hub id for ``from_pretrained`` (weights/: builds a built-in,
+    syncs s3:// weights)."""
+    return locate(spec, cache_dir, s3).source
 
 
 def load_pipeline(
@@ -50,6 +50,7 @@ def load_pipeline(
     cache_dir: Path,
     buckets: list[int] | None = None,
     max_images: int = 8,
+    s3: S3Access | None = None,
 ) -> LoadedPipeline:
     """Blocking: build (tiny models), load and place one pipeline; compile and warm it up
     if its entry asks for it (compiling.py)."""
@@ -57,7 +58,8 @@ def load_pipeline(
 
     quiet_libraries()
     started = time.perf_counter()
-    source = resolve_source(spec, cache_dir)
+    located = locate(spec, Path(cache_dir), s3)
+    source = located.source
     cls = (
         diffusers.DiffusionPipeline
         if spec.pipeline == "auto"
@@ -66,12 +68,9 @@ def load_pipeline(
     kwargs: dict[str, Any] = {"dtype": placement.dtype}
     if spec.variant:
         kwargs["variant"] = spec.variant
-    if spec.revision:
-        kwargs["revision"] = spec.revision
-    if not Path(source).exists():
-        kwargs["cache_dir"] = str(Path(cache_dir) / "hub")
+    kwargs.update(located.kwargs)  # hub: revision, cache_dir, local_files_only
     pipe = cls.from_pretrained(source, **kwargs)
-    pipe = pipe.to(placement.device)
+    pipe = place(pipe, spec, placement)  # memory.py: offload, VAE tiling and slicing
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)
     size = _size_bytes(pipe)
@@ -125,7 +124,9 @@ class PipelineCache:
         buckets: list[int] | None = None,
         max_images: int = 8,
         failures: LoadFailures | None = None,
+        s3: S3Access | None = None,
     ) -> None:
+        self.s3 = s3
         self.failures = failures or LoadFailures()
         self.buckets = buckets
         self.max_images = max_images
@@ -163,6 +164,7 @@ class PipelineCache:
                     self.cache_dir,
                     self.buckets,
                     self.max_images,
+                    self.s3,
                 )
             except Exception as exc:  # noqa: BLE001 - any load failure makes it unavailable
                 release_memory(self.placement)

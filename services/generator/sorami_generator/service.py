@@ -27,6 +27,7 @@ from .jobs import SOURCE, JobProcessor
 from .load_failures import LoadFailures, ModelUnavailable
 from .pipelines import PipelineCache
 from .settings import GeneratorSettings
+from .weights import S3Access
 
 log = get_logger(__name__)
 
@@ -47,6 +48,18 @@ def make_pipeline_cache(settings: GeneratorSettings) -> PipelineCache:
         buckets=settings.compile_buckets,
         max_images=limits.max_batch_images,
         failures=LoadFailures(settings.model_retry_backoff_s, settings.model_retry_backoff_max_s),
+        s3=weights_s3_access(settings),
+    )
+
+
+def weights_s3_access(settings: GeneratorSettings) -> S3Access:
+    """``s3://`` weights are read with the generator's S3 endpoint and credentials."""
+    key, secret = settings.s3_access_key_id, settings.s3_secret_access_key
+    return S3Access(
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=key.get_secret_value() if key else None,
+        secret_access_key=secret.get_secret_value() if secret else None,
     )
 
 
