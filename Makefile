@@ -114,11 +114,13 @@ security-figures: install services ## isolation matrix and schema fuzzing figure
 # Issue 13's figures: plain pipe() vs the generator's batching path on a full-size SD-1.x-class
 # model and an AnimateDiff-class video model (random weights, CUDA). BENCH_ARGS=--compile adds
 # torch.compile. bench-smoke runs the same script on the CPU with the tiny models.
-bench-gpu: install ## the generator's throughput benchmark on CUDA
-	$(BIN)/python services/generator/benchmarks/throughput.py $(BENCH_ARGS)
+# FAMILY=sdxl|flux-schnell|wan-1.3b (or BENCH_ARGS=--family ...) benches that family's
+# full-size random-weight build alone (families.py), with MFU.
+bench-gpu: install ## the generator's throughput benchmark on CUDA (FAMILY=sdxl|flux-schnell|wan-1.3b)
+	$(BIN)/python services/generator/benchmarks/throughput.py $(if $(FAMILY),--family $(FAMILY)) $(BENCH_ARGS)
 
 bench-smoke: install ## the same benchmark on the CPU, tiny models
-	$(BIN)/python services/generator/benchmarks/throughput.py --smoke $(BENCH_ARGS)
+	$(BIN)/python services/generator/benchmarks/throughput.py --smoke $(if $(FAMILY),--family $(FAMILY)) $(BENCH_ARGS)
 
 .PHONY: bench-gateway
 # Issue 14's figures: the create path at 1 and 2 api workers, its bare-asyncpg ceiling, p99 at

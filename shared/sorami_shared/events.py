@@ -34,6 +34,7 @@ class Outcome(StrEnum):
 
 class FailureCode(StrEnum):
     UNKNOWN_MODEL = "unknown_model"
+    MODEL_UNAVAILABLE = "model_unavailable"
     INVALID_PARAMETERS = "invalid_parameters"
     OUT_OF_MEMORY = "out_of_memory"
     STORAGE_UNAVAILABLE = "storage_unavailable"

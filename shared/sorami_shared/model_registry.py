@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -53,7 +53,9 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: str = Field(description="hub id, local directory, or builtin:<tiny-model>")
+    source: str = Field(
+        description="hub id (pin revision), local directory, s3://bucket/prefix, builtin:<name>"
+    )
     kind: Kind
     pipeline: str = Field(default="auto", description="diffusers pipeline class name, or auto")
     defaults: dict[str, Any] = Field(default_factory=dict)
@@ -81,6 +83,11 @@ class ModelSpec(BaseModel):
     # VAE decoder) with torch.compile, warmed up at start; cap one call's images (x frames).
     compile: bool = False
     max_batch_images: int | None = Field(default=None, ge=1)
+    # Memory, the generator's alone (its memory.py): offload weights to the CPU between uses
+    # (model: whole components; sequential: layer by layer), VAE tiling and slicing.
+    offload: Literal["none", "model", "sequential"] = "none"
+    vae_tiling: bool = False
+    vae_slicing: bool = False
 
     @model_validator(mode="before")
     @classmethod

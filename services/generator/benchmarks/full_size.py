@@ -7,6 +7,8 @@
 - ``animatediff-random``: the same components plus an AnimateDiff v1.5-sized
   ``MotionAdapter`` (320/640/1280/1280, 2 motion layers per block, 32 frames max).
 
+SDXL, FLUX.1-schnell and Wan 2.1 1.3B come from ``families.py`` (``--family``).
+
 Weights are random: nothing is downloaded, and the timing is the same as for trained weights.
 """
 
@@ -15,6 +17,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 from typing import Any
+
+from families import build_flux_schnell, build_sdxl, build_wan_1_3b
 
 
 def _components() -> dict[str, Any]:
@@ -74,16 +78,23 @@ def build_video() -> Any:
 
 
 BUILDERS = {"sd15-random": (build_image, "image", "StableDiffusionPipeline"),
-            "animatediff-random": (build_video, "video", "AnimateDiffPipeline")}  # fmt: skip
+            "animatediff-random": (build_video, "video", "AnimateDiffPipeline"),
+            # families.py: full size, or tiny for --smoke (name + "-tiny")
+            "sdxl-random": (build_sdxl, "image", "StableDiffusionXLPipeline"),
+            "flux-schnell-random": (build_flux_schnell, "image", "FluxPipeline"),
+            "wan-1.3b-random": (build_wan_1_3b, "video", "WanPipeline")}  # fmt: skip
+FAMILY_MODELS = {"sdxl": "sdxl-random", "flux-schnell": "flux-schnell-random",
+                 "wan-1.3b": "wan-1.3b-random"}  # fmt: skip
 
 
-def ensure_saved(name: str, root: Path) -> Path:
+def ensure_saved(name: str, root: Path, *, tiny: bool = False) -> Path:
     """The model's directory under ``root``, building and saving it first if needed."""
-    target = Path(root) / name
+    target = Path(root) / (f"{name}-tiny" if tiny else name)
     if (target / "model_index.json").exists():
         return target
-    tmp = target.with_name(f".{name}-tmp")
+    tmp = target.with_name(f".{target.name}-tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    BUILDERS[name][0]().save_pretrained(tmp)
+    build = BUILDERS[name][0]
+    (build(tiny=True) if tiny else build()).save_pretrained(tmp)
     tmp.rename(target)
     return target

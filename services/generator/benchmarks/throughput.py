@@ -27,12 +27,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# --family: one model of that family (full_size.py / families.py), its bench defaults.
+FAMILIES: dict[str, dict[str, int]] = {
+    "sdxl": {"size": 1024, "jobs": 32},
+    "flux-schnell": {"size": 1024, "jobs": 32},
+    "wan-1.3b": {"size": 480, "frames": 33, "smoke_frames": 5},
+}
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}  # dense bf16
 
 
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--smoke", action="store_true", help="CPU, tiny models, small sizes")
+    p.add_argument("--family", default="sd15", choices=["sd15", *FAMILIES],
+                   help="sd15: SD-1.x + AnimateDiff (both); else that family alone")  # fmt: skip
     p.add_argument("--compile", action="store_true", help="compile: true for both models")
     p.add_argument("--jobs", type=int, help="one-image jobs in the burst (64; smoke 16)")
     p.add_argument("--users", type=int, default=8)
@@ -46,9 +54,10 @@ def parse() -> argparse.Namespace:
     p.add_argument("--model-dir", type=Path, default=Path(".data/bench-models"))
     a = p.parse_args()
     small = a.smoke
-    a.jobs = a.jobs or (16 if small else 64)
-    a.size = a.size or (32 if small else 512)
-    a.frames = a.frames or (8 if small else 16)
+    fam = FAMILIES.get(a.family, {})
+    a.jobs = a.jobs or (16 if small else fam.get("jobs", 64))
+    a.size = a.size or (32 if small else fam.get("size", 512))
+    a.frames = a.frames or (fam.get("smoke_frames", 8) if small else fam.get("frames", 16))
     a.video_jobs = a.video_jobs or (4 if small else 16)
     return a
 
@@ -58,7 +67,21 @@ def settings_for(a: argparse.Namespace, work: Path) -> Any:
 
     side = {"width": a.size, "height": a.size}  # where a compiled model warms up
     common = {"compile": a.compile, "max_width": 1024, "max_height": 1024}
-    if a.smoke:
+    if a.family != "sd15":
+        from full_size import BUILDERS, FAMILY_MODELS, ensure_saved
+
+        name = FAMILY_MODELS[a.family]
+        _, kind, pipeline = BUILDERS[name]
+        defaults = {**side, "num_frames": a.frames} if kind == "video" else side
+        entry = {"source": str(ensure_saved(name, a.model_dir, tiny=a.smoke)), "kind": kind,
+                 "pipeline": pipeline, "defaults": defaults, "size_multiple": 16,
+                 "max_frames": 129, **common}  # fmt: skip
+        models = {kind: entry}
+        device, dtype, cache = (
+            ("cpu", "float32", a.model_dir) if a.smoke else ("cuda", a.dtype, a.model_dir)
+        )
+        limits = {"max_batch_images": 4 * a.frames} if a.smoke else {}
+    elif a.smoke:
         models = {
             "image": {"source": "builtin:tiny-image", "kind": "image", "defaults": side,
                       "pipeline": "StableDiffusionPipeline", **common},
@@ -91,7 +114,8 @@ def settings_for(a: argparse.Namespace, work: Path) -> Any:
 def request(kind: str, a: argparse.Namespace, user: str, seed: int) -> Any:
     from sorami_shared.events import GenerationParams, GenerationRequested, Kind, new_event
 
-    side = a.size if kind == "image" else max(8, a.size // 2 if a.smoke else a.size)
+    halve = a.smoke and a.family == "sd15"
+    side = a.size if kind == "image" else max(8, a.size // 2 if halve else a.size)
     extra = {"num_frames": a.frames, "fps": 8} if kind == "video" else {}
     params = GenerationParams(
         prompt=f"a photograph of an astronaut riding a horse, take {seed}", model=kind,
@@ -161,7 +185,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def bench_kind(kind: str, a: argparse.Namespace, proc: Any, peak: float | None) -> None:
     n = a.jobs if kind == "image" else a.video_jobs
-    big = 16 if kind == "image" else 4
+    big = (4 if a.smoke else 16) if kind == "image" else (2 if a.smoke else 4)
     repeats = 1 if a.smoke else 5
     t0 = time.perf_counter()
     loaded = await proc.pipelines.get(kind)
@@ -225,8 +249,9 @@ async def main_async(a: argparse.Namespace) -> int:
         batcher = Batcher(limits, buckets=settings.compile_buckets)
         proc = JobProcessor(settings, publish, LocalStorage(settings), pipelines, batcher=batcher)
         try:
-            for kind in ("image",) if a.no_video else ("image", "video"):
-                await bench_kind(kind, a, proc, peak)
+            for kind in [k for k in ("image", "video") if k in settings.registry]:
+                if not (kind == "video" and a.no_video):
+                    await bench_kind(kind, a, proc, peak)
         finally:
             await batcher.close()
     return 0

@@ -19,3 +19,4 @@ class LoadedPipeline:
     size_bytes: int
     load_s: float
     compiled: bool = False
+    block_checks: Any = None  # interrupts.BlockChecks: a call stops inside a step

@@ -57,6 +57,16 @@ MODEL_LOAD_SECONDS = Histogram(
     ["model"],
     buckets=STAGE_BUCKETS,
 )
+MODEL_LOAD_FAILURES = Counter(
+    "sorami_generator_model_load_failures_total",
+    "Failed model loads, by model and failure (dependency, files, out_of_memory, other)",
+    ["model", "failure"],
+)
+MODEL_UNAVAILABLE = Gauge(
+    "sorami_generator_model_unavailable",
+    "1 while a model's last load failed (its jobs fail model_unavailable), else 0",
+    ["model"],
+)
 OUT_OF_MEMORY = Counter("sorami_generator_oom_total", "Out-of-memory failures", ["model"])
 JOBS = Counter(
     "sorami_generator_jobs_total",
@@ -121,6 +131,15 @@ def outputs_written(kind: str, encode_s: float, upload_s: float) -> None:
 
 def model_loaded(model: str, seconds: float) -> None:
     MODEL_LOAD_SECONDS.labels(model).observe(seconds)
+
+
+def model_load_failed(model: str, failure: str) -> None:
+    MODEL_LOAD_FAILURES.labels(model, failure).inc()
+    MODEL_UNAVAILABLE.labels(model).set(1)
+
+
+def model_load_recovered(model: str) -> None:
+    MODEL_UNAVAILABLE.labels(model).set(0)
 
 
 def out_of_memory(model: str) -> None:

@@ -16,18 +16,20 @@ from . import metrics
 from .compiling import compile_pipeline, warm_up
 from .devices import Placement, release_memory
 from .families import check_loaded
+from .interrupts import install_block_checks
+from .load_failures import LoadFailures
 from .loaded import LoadedPipeline
+from .memory import place
 from .quiet import quiet_libraries
-from .tiny_models import ensure_built
+from .weights import S3Access, locate
 
 log = get_logger(__name__)
 
 
-def resolve_source(spec: ModelSpec, cache_dir: Path) -> str:
-    """A local directory or hub id for ``from_pretrained``; builds a built-in on first use."""
-    if spec.builtin is not None:
-        return str(ensure_built(spec.builtin, cache_dir))
-    return spec.source
+def resolve_source(spec: ModelSpec, cache_dir: Path, s3: S3Access | None = None) -> str:
+    """A local directory or hub id for ``from_pretrained`` (weights/: builds a built-in,
+    syncs s3:// weights)."""
+    return locate(spec, cache_dir, s3).source
 
 
 def load_pipeline(
@@ -37,6 +39,7 @@ def load_pipeline(
     cache_dir: Path,
     buckets: list[int] | None = None,
     max_images: int = 8,
+    s3: S3Access | None = None,
 ) -> LoadedPipeline:
     """Blocking: build (tiny models), load and place one pipeline; compile and warm it up
     if its entry asks for it (compiling.py)."""
@@ -44,7 +47,8 @@ def load_pipeline(
 
     quiet_libraries()
     started = time.perf_counter()
-    source = resolve_source(spec, cache_dir)
+    located = locate(spec, Path(cache_dir), s3)
+    source = located.source
     cls = (
         diffusers.DiffusionPipeline
         if spec.pipeline == "auto"
@@ -53,13 +57,10 @@ def load_pipeline(
     kwargs: dict[str, Any] = {"dtype": placement.dtype}
     if spec.variant:
         kwargs["variant"] = spec.variant
-    if spec.revision:
-        kwargs["revision"] = spec.revision
-    if not Path(source).exists():
-        kwargs["cache_dir"] = str(Path(cache_dir) / "hub")
+    kwargs.update(located.kwargs)  # hub: revision, cache_dir, local_files_only
     pipe = cls.from_pretrained(source, **kwargs)
     check_loaded(spec, pipe)  # a pipeline its entry's family does not serve: a clear error
-    pipe = pipe.to(placement.device)
+    pipe = place(pipe, spec, placement)  # memory.py: offload, VAE tiling and slicing
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)
     size = _size_bytes(pipe)
@@ -70,6 +71,8 @@ def load_pipeline(
         compile_pipeline(pipe, buckets or [1])
         warm_up(loaded, buckets or [1], spec.max_batch_images or max_images)
         compile_s = time.perf_counter() - t0
+    else:
+        loaded.block_checks = install_block_checks(pipe)
     loaded.load_s = took = time.perf_counter() - started
     log.info(
         "pipeline loaded",
@@ -110,7 +113,11 @@ class PipelineCache:
         max_bytes: int | None = None,
         buckets: list[int] | None = None,
         max_images: int = 8,
+        failures: LoadFailures | None = None,
+        s3: S3Access | None = None,
     ) -> None:
+        self.s3 = s3
+        self.failures = failures or LoadFailures()
         self.buckets = buckets
         self.max_images = max_images
         self.registry = registry
@@ -135,17 +142,24 @@ class PipelineCache:
                 self._loaded.move_to_end(name)
                 return self._loaded[name]
             spec = self.registry[name]
+            self.failures.check(name)  # failed lately: its jobs fail at once (load_failures.py)
             # Make room first, so the old pipeline's memory is free before the new one loads.
             self._evict(keep=self.max_pipelines - 1)
-            loaded = await asyncio.to_thread(
-                load_pipeline,
-                name,
-                spec,
-                self.placement,
-                self.cache_dir,
-                self.buckets,
-                self.max_images,
-            )
+            try:
+                loaded = await asyncio.to_thread(
+                    load_pipeline,
+                    name,
+                    spec,
+                    self.placement,
+                    self.cache_dir,
+                    self.buckets,
+                    self.max_images,
+                    self.s3,
+                )
+            except Exception as exc:  # noqa: BLE001 - any load failure makes it unavailable
+                release_memory(self.placement)
+                raise self.failures.failed(name, exc) from exc
+            self.failures.loaded(name)
             self._loaded[name] = loaded
             self._evict(keep=self.max_pipelines, protect=name)
             return loaded

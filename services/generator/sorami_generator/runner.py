@@ -15,6 +15,7 @@ from . import metrics
 from .devices import make_generator
 from .errors import JobAborted
 from .families import PER_JOB_KWARGS, JobPrompt, family_for
+from .interrupts import watching
 from .loaded import LoadedPipeline
 from .requests import PlannedCall, call_parameters
 
@@ -117,8 +118,11 @@ def run_batch(loaded: LoadedPipeline, items: list[BatchItem], pad_to: int = 0) -
                 item.on_step(step, steps)
         check_abort()
 
+    def every_job_stopped() -> bool:
+        return all(item.aborter.aborted for item in items)
+
     def check_abort() -> None:
-        if all(item.aborter.aborted for item in items):
+        if every_job_stopped():
             raise JobAborted("every job of the batch was stopped")
 
     if "callback_on_step_end" in accepted:
@@ -136,7 +140,11 @@ def run_batch(loaded: LoadedPipeline, items: list[BatchItem], pad_to: int = 0) -
             kwargs["callback_steps"] = 1
 
     check_abort()  # stopped while waiting for the device
-    with torch.inference_mode(), metrics.pipeline_call(loaded.name, batch_size=len(items)):
+    with (
+        torch.inference_mode(),
+        metrics.pipeline_call(loaded.name, batch_size=len(items)),
+        watching(loaded.block_checks, every_job_stopped),  # stops inside a step too
+    ):
         result = pipe(**kwargs)
         pixels = to_uint8(result.frames if video else result.images, video=video)
     out: list[np.ndarray] = []

@@ -24,8 +24,10 @@ from .cancels import CancelRegistry
 from .compiling import use_cache_dir
 from .devices import describe, resolve_placement
 from .jobs import SOURCE, JobProcessor
+from .load_failures import LoadFailures, ModelUnavailable
 from .pipelines import PipelineCache
 from .settings import GeneratorSettings
+from .weights import S3Access
 
 log = get_logger(__name__)
 
@@ -45,6 +47,19 @@ def make_pipeline_cache(settings: GeneratorSettings) -> PipelineCache:
         max_bytes=max_bytes,
         buckets=settings.compile_buckets,
         max_images=limits.max_batch_images,
+        failures=LoadFailures(settings.model_retry_backoff_s, settings.model_retry_backoff_max_s),
+        s3=weights_s3_access(settings),
+    )
+
+
+def weights_s3_access(settings: GeneratorSettings) -> S3Access:
+    """``s3://`` weights are read with the generator's S3 endpoint and credentials."""
+    key, secret = settings.s3_access_key_id, settings.s3_secret_access_key
+    return S3Access(
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=key.get_secret_value() if key else None,
+        secret_access_key=secret.get_secret_value() if secret else None,
     )
 
 
@@ -82,7 +97,10 @@ async def run_worker(
     except StorageError as exc:  # jobs retry it; the worker still starts
         log.warning("storage not ready at start", error=str(exc))
     for name in settings.preload_models:
-        await pipelines.get(name)
+        try:
+            await pipelines.get(name)
+        except ModelUnavailable:  # logged; its jobs fail model_unavailable, others are served
+            pass
 
     bus = EventBus(settings.amqp_url, source=SOURCE)
     await bus.connect(retry_for=math.inf)

@@ -46,6 +46,11 @@ class GeneratorSettings(ServiceSettings, StorageSettings, ModelRegistrySettings)
         default=None, description="evict least recently used pipelines beyond this size"
     )
 
+    # A model that failed to load is not tried again before this (doubling per consecutive
+    # failure, up to the max); meanwhile its jobs fail model_unavailable at once.
+    model_retry_backoff_s: float = Field(default=60.0, ge=0)
+    model_retry_backoff_max_s: float = Field(default=900.0, ge=0)
+
     shutdown_grace_s: float = Field(default=30.0, ge=0)
     # A job running longer is stopped and failed (timed_out). Keep it below the broker's
     # consumer_timeout (30 min by default), which would otherwise close the channel and

@@ -58,7 +58,7 @@ async def run_jobs(client, projector: Projector, numbers: range) -> None:  # noq
                 await project(completed(job_id, user=user, kind=kind), DELIVERY)
             case 1:  # failed, every code in turn
                 await project(progress(job_id, 10, user=user, kind=kind), DELIVERY)
-                code = CODES[(n // 4) % len(CODES)]
+                code = CODES[(n // 8) % len(CODES)]  # each code for both kinds, by job 64
                 await project(failed(job_id, user=user, kind=kind, code=code), DELIVERY)
             case 2:  # cancelled by its user
                 r = await client.post(f"/api/{kind.value}s/{job_id}/cancel", headers=auth(user))

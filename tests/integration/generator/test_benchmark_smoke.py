@@ -32,3 +32,21 @@ def test_the_benchmark_smoke_run_prints_every_figure(tiny_models_dir):
         assert re.search(rf"\[{kind}\] [\d.]+ TFLOP per {kind}; MFU under the burst: ", out)
     sizes = re.search(r"\[image\] .*batch sizes \(jobs x calls\): (.*)", out).group(1)
     assert any(int(s.split("x")[0]) > 1 for s in sizes.split(", ")), out  # the burst batched
+
+
+@pytest.mark.parametrize("family", ["sdxl", "flux-schnell", "wan-1.3b"])
+def test_the_family_benchmark_smoke_run_prints_generator_against_plain_and_mfu(family, tmp_path):
+    """``--family`` builds that family's model (tiny here, full size on a GPU), saves it, and
+    times plain ``pipe()`` against the generator's path in the same run."""
+    args = ["--smoke", "--family", family, "--jobs", "3", "--users", "2", "--steps", "1"]
+    args += ["--video-jobs", "2", "--model-dir", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=220
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    kind = "video" if family.startswith("wan") else "image"
+    out = done.stdout
+    assert re.search(rf"\[{kind}\] .*plain pipe\(\) batch 1: \d+ ms .* batch \d+: \d+ ms", out)
+    assert re.search(rf"\[{kind}\] burst of .*: [\d.]+ {kind}s/s = [\d.]+x plain batch 1", out)
+    assert re.search(rf"\[{kind}\] [\d.]+ TFLOP per {kind}; MFU under the burst: ", out)
+    assert "[image]" not in out if kind == "video" else "[video]" not in out  # that family only
