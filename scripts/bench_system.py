@@ -1,0 +1,336 @@
+"""The whole system under load (issue 23): every service as its own process (as ``make up``
+and the end-to-end tests start them), a private RabbitMQ node, fresh databases; one-image jobs
+from many users, each user reading its event stream (``GET /api/events``). Prints, per case,
+each process's CPU milliseconds per job (from ``/proc``, minus its idle rate measured just
+before), end-to-end jobs/s, a lone job's created -> completed time, and checks that every
+user's stream got every job's events once (no duplicate, no gap, progress only rising).
+
+    make bench-system                       # instant and tiny-image, 4 and 20 steps
+    .venv/bin/python scripts/bench_system.py --smoke
+    .venv/bin/python scripts/bench_system.py --gpu-rate   # 2000 jobs, 100 users, max_batch 64
+
+``builtin:instant`` is a test-only model (sorami_generator/instant_model.py): noise of the
+size asked, no compute, so the control plane's own ceiling shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+from bench_cpu import CpuMeter, Group, PgBackends, descendants  # noqa: E402
+
+from tests.e2e.system import System  # noqa: E402
+from tests.faults.rabbit_node import PrivateRabbitNode  # noqa: E402
+from tests.support.infra import PG_HOST, PG_PORT, PG_USER, create_database, drop_database  # noqa: E402
+from tests.support.sse import SseReader, sse_stream  # noqa: E402
+
+INSTANT = {
+    "source": "builtin:instant",
+    "kind": "image",
+    "pipeline": "InstantPipeline",
+    "defaults": {"width": 64, "height": 64, "num_inference_steps": 4},
+    "max_steps": 50,
+}
+GENERATOR = "generator"  # excluded from "everything except the generator"
+TERMINAL = ("generation.completed", "generation.failed", "generation.cancelled")
+
+
+@dataclass(frozen=True)
+class Case:
+    model: str
+    steps: int
+    jobs: int
+    users: int
+    max_batch: int | None = None
+    projectors: int = 1
+    notifiers: int = 1
+
+    @property
+    def label(self) -> str:
+        extra = f", max_batch {self.max_batch}" if self.max_batch else ""
+        reps = f", {self.projectors} projectors" if self.projectors > 1 else ""
+        return (
+            f"{self.model}, {self.steps} steps, {self.jobs} jobs / {self.users} users{extra}{reps}"
+        )
+
+
+def job_of(frame) -> str:  # type: ignore[no-untyped-def]
+    """The job a frame is about (a notification carries it in its ``data``)."""
+    return frame.data.get("job_id") or (frame.data.get("data") or {}).get("job_id", "")
+
+
+def by_job(readers: dict[str, SseReader]) -> dict[str, list]:  # type: ignore[type-arg]
+    out: dict[str, list] = {}  # type: ignore[type-arg]
+    for reader in readers.values():
+        for f in reader.events:
+            out.setdefault(job_of(f), []).append(f)
+    return out
+
+
+def check_streams(readers: dict[str, SseReader], jobs: dict[str, str]) -> list[str]:
+    """What is wrong with the users' streams (empty: every job's events arrived once, ids
+    strictly rising, progress never falling, exactly one terminal and one notification)."""
+    problems: list[str] = []
+    for user, reader in readers.items():
+        ids = [f.id for f in reader.events]
+        if ids != sorted(set(ids)):
+            problems.append(f"{user}: event ids not strictly rising")
+    frames_of = by_job(readers)
+    for job in jobs:
+        frames = frames_of.get(job, [])
+        finals = [f for f in frames if f.event in TERMINAL]
+        notes = [f for f in frames if f.event == "notification.created"]
+        progress = [f.data["progress"] for f in frames if f.event == "generation.progress"]
+        if [f.event for f in finals] != ["generation.completed"]:
+            problems.append(f"{job}: terminal events {[f.event for f in finals]}")
+        if len(notes) != 1:
+            problems.append(f"{job}: {len(notes)} notifications")
+        if progress != sorted(progress):
+            problems.append(f"{job}: progress fell {progress}")
+        if finals and any(f.id > finals[0].id for f in frames if f.event.endswith("progress")):
+            problems.append(f"{job}: progress after the terminal event")
+    return problems
+
+
+def done(readers: dict[str, SseReader], jobs: dict[str, str]) -> int:
+    """Jobs whose terminal event and notification both reached their user's stream."""
+    frames_of = by_job(readers)
+    return sum(
+        1
+        for job in jobs
+        if len({f.event for f in frames_of.get(job, ())} & {*TERMINAL, "notification.created"}) >= 2
+    )
+
+
+async def submit(system: System, case: Case, users: list[str], n: int) -> dict[str, str]:
+    body = {"prompt": "a lighthouse", "model": case.model, "num_inference_steps": case.steps}
+    body |= {"width": 64, "height": 64}
+    jobs: dict[str, str] = {}
+    clients = {u: system.client(u) for u in users}
+    queue = [users[i % len(users)] for i in range(n)]
+
+    async def worker() -> None:
+        while queue:
+            user = queue.pop()
+            r = await clients[user].post("/api/images/generate", json=body)
+            assert r.status_code == 202, r.text
+            jobs[r.json()["job_id"]] = user
+
+    await asyncio.gather(*(worker() for _ in range(min(32, n))))
+    for c in clients.values():
+        await c.aclose()
+    return jobs
+
+
+def cpu_groups(system: System, node: PrivateRabbitNode) -> list[Group]:
+    groups = []
+    for proc in system.procs:
+        pid = proc.popen.pid  # type: ignore[union-attr]
+        groups.append(Group(proc.name, lambda pid=pid: descendants(pid)))
+    groups.append(Group("rabbitmq (beam.smp)", lambda: {node.beam_pid}))
+    return groups
+
+
+async def measure(meter_groups: list[Group], backends: PgBackends, work):  # type: ignore[no-untyped-def]
+    meter = CpuMeter(
+        meter_groups + [Group("postgresql backends", lambda: backends.current)], backends
+    )
+    await meter.start()
+    started = time.monotonic()
+    result = await work()
+    used = await meter.stop()
+    return used, time.monotonic() - started, result
+
+
+async def run_case(case: Case, node: PrivateRabbitNode, base: Path, models: Path) -> dict:
+    vhost = f"bench_{uuid.uuid4().hex[:8]}"
+    node.ctl("add_vhost", vhost)
+    node.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    names = {s: f"bench_{s}_{uuid.uuid4().hex[:8]}" for s in ("gateway", "notifier")}
+    urls = {s: await create_database(n) for s, n in names.items()}
+    registry = json.dumps({"instant": INSTANT})
+    gen = {"MODELS": registry, "PRELOAD_MODELS": json.dumps([case.model])}
+    if case.max_batch:
+        gen |= {"MAX_BATCH": str(case.max_batch), "MAX_BATCH_IMAGES": str(case.max_batch)}
+    system = System(
+        base_dir=base / vhost,
+        database_urls=urls,
+        amqp_url=f"{node.amqp_url}{vhost}",
+        storage_env={"STORAGE_BACKEND": "local", "STORAGE_LOCAL_DIR": str(base / vhost / "media")},
+        model_cache_dir=models,
+        image_models=["tiny-image", "instant"],
+        gateway_models={"instant": INSTANT},
+        gateway_overrides={"RATE_LIMIT_GENERATIONS": "0", "MAX_UNFINISHED_JOBS": "0"},
+        generator_overrides=gen,
+        projectors=case.projectors,
+        notifiers=case.notifiers,
+    )
+    backends = PgBackends(
+        f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres", list(names.values())
+    )
+    try:
+        await system.start(within_s=180)
+        users = [f"bench-user-{i}" for i in range(case.users)]
+        async with _streams(system, users) as readers:
+            groups = cpu_groups(system, node)
+            idle, idle_s, _ = await measure(groups, backends, lambda: asyncio.sleep(3))
+            jobs: dict[str, str] = {}
+
+            async def burst() -> float:
+                t0 = time.monotonic()
+                jobs.update(await submit(system, case, users, case.jobs))
+                deadline = time.monotonic() + 60 + case.jobs * 0.5
+                while done(readers, jobs) < len(jobs):
+                    assert time.monotonic() < deadline, f"{done(readers, jobs)}/{len(jobs)} done"
+                    await asyncio.sleep(0.05)
+                return time.monotonic() - t0
+
+            groups = cpu_groups(system, node)
+            used, window_s, burst_s = await measure(groups, backends, burst)
+            problems = check_streams(readers, jobs)
+            lone = await lone_jobs(system, case, readers[users[0]], users[0])
+        events = sum(len(r.events) for r in readers.values())
+    finally:
+        await system.stop()
+        await backends.close()
+        for n in names.values():
+            await drop_database(n)
+        node.ctl("delete_vhost", vhost)
+    cpu = {k: max(0.0, v - idle.get(k, 0.0) / idle_s * window_s) for k, v in used.items()}
+    return {
+        "case": case,
+        "cpu": cpu,
+        "idle": idle,
+        "idle_s": idle_s,
+        "jobs_s": len(jobs) / burst_s,
+        "jobs": len(jobs),
+        "problems": problems,
+        "lone": lone,
+        "events": events,
+    }
+
+
+async def lone_jobs(system: System, case: Case, reader: SseReader, user: str) -> list[float]:
+    """created -> completed (ms) of jobs sent one at a time, as the user's stream saw it."""
+    out = []
+    async with system.client(user) as client:
+        for _ in range(10):
+            body = {"prompt": "alone", "model": case.model, "num_inference_steps": case.steps}
+            t0 = time.time()
+            r = await client.post("/api/images/generate", json=body | {"width": 64, "height": 64})
+            job = r.json()["job_id"]
+            frame = await reader.wait_for(
+                lambda rd, job=job: next((f for f in rd.for_job(job) if f.event in TERMINAL), None),
+                30,
+            )
+            out.append((frame.received_at - t0) * 1000)
+    return out
+
+
+class _streams:
+    """One event stream per user, opened before the load."""
+
+    def __init__(self, system: System, users: list[str]) -> None:
+        self.system, self.users, self.stack = system, users, None
+
+    async def __aenter__(self) -> dict[str, SseReader]:
+        import contextlib
+
+        self.stack = contextlib.AsyncExitStack()
+        readers = {}
+        for u in self.users:
+            readers[u] = await self.stack.enter_async_context(
+                sse_stream(self.system.base_url, token=self.system.token(u))
+            )
+        return readers
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stack.aclose()  # type: ignore[union-attr]
+
+
+def report(result: dict) -> str:
+    case, jobs = result["case"], result["jobs"]
+    lines = [f"== {case.label}"]
+    rows = sorted(result["cpu"].items(), key=lambda kv: -kv[1])
+    outside = 0.0
+    for name, seconds in rows:
+        ms = seconds * 1000 / jobs
+        if not name.startswith(GENERATOR):
+            outside += ms
+        lines.append(f"  {name:<28} {ms:8.2f} ms/job")
+    lines.append(f"  {'everything but the generator':<28} {outside:8.2f} ms/job")
+    lone = result["lone"]
+    lines.append(
+        f"  jobs/s end to end: {result['jobs_s']:.1f}   stream events/job: "
+        f"{result['events'] / jobs:.2f}   lone job created->completed p50 "
+        f"{statistics.median(lone):.0f} ms (min {min(lone):.0f})"
+    )
+    problems = result["problems"]
+    lines.append(f"  streams: {'complete, no duplicate' if not problems else problems[:5]}")
+    return "\n".join(lines)
+
+
+def cases(args: argparse.Namespace) -> list[Case]:
+    reps = {"projectors": args.projectors, "notifiers": args.notifiers}
+    if args.smoke:
+        return [Case("instant", 4, 24, 4, **reps)]
+    if args.gpu_rate:
+        return [Case("instant", 4, 2000, 100, max_batch=64, **reps)]
+    return [
+        Case("instant", 4, args.jobs, args.users, **reps),
+        Case("instant", 20, args.jobs, args.users, **reps),
+        Case("tiny-image", 4, args.tiny_jobs, args.users, **reps),
+        Case("tiny-image", 20, args.tiny_jobs, args.users, **reps),
+    ]
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--smoke", action="store_true", help="one small instant case (a test)")
+    p.add_argument("--gpu-rate", action="store_true", help="2000 jobs, 100 users, max_batch 64")
+    p.add_argument("--jobs", type=int, default=400, help="jobs per instant case")
+    p.add_argument("--tiny-jobs", type=int, default=120, help="jobs per tiny-image case")
+    p.add_argument("--users", type=int, default=20)
+    p.add_argument("--projectors", type=int, default=1)
+    p.add_argument("--notifiers", type=int, default=1)
+    p.add_argument("--models", type=Path, default=ROOT / ".data" / "models")
+    p.add_argument("--keep", action="store_true", help="keep the logs (printed path)")
+    return p.parse_args(argv)
+
+
+async def main(argv: list[str] | None = None) -> list[dict]:
+    args = parse(argv)
+    base = Path(tempfile.mkdtemp(prefix="sorami-bench-system-"))
+    if args.keep:
+        print(f"logs under {base}", flush=True)
+    node = PrivateRabbitNode(base / "rabbit")
+    results = []
+    try:
+        node.start()
+        for case in cases(args):
+            result = await run_case(case, node, base, args.models)
+            print(report(result), flush=True)
+            results.append(result)
+    finally:
+        node.stop()
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    return results
+
+
+if __name__ == "__main__":
+    outcome = asyncio.run(main())
+    sys.exit(1 if any(r["problems"] for r in outcome) else 0)
