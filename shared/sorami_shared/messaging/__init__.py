@@ -10,7 +10,7 @@
 - :mod:`.bus`: :class:`EventBus`, one robust connection per process.
 """
 
-from .batches import BatchConsumer, BatchHandler, Item
+from .batches import BatchConsumer, BatchHandler, Item, log_each
 from .bus import EventBus
 from .consumer import Consumer
 from .policy import (
@@ -50,6 +50,7 @@ __all__ = [
     "TransientClassifier",
     "backoff_seconds",
     "is_transient",
+    "log_each",
     "to_message",
     "transient_classifier",
 ]

@@ -25,7 +25,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from .. import metrics
 from ..events import Envelope, UnparseableEvent, parse_event
-from ..logging import get_logger
+from ..logging import get_logger, job_context
 from .consumer import Consumer, settle
 from .policy import Delivery, backoff_seconds
 
@@ -40,6 +40,21 @@ class Item:
 
 
 BatchHandler = Callable[[list[Item]], Awaitable[list[Item]]]  # returns the deferred items
+
+
+def log_each(items: list[Item], event: str, **fields: Any) -> None:
+    """One log line per item, with its job's identifiers bound (as the one-at-a-time path
+    writes them), after a batch committed."""
+    for item in items:
+        env = item.envelope
+        with job_context(
+            job_id=env.job_id,
+            user_id=env.user_id,
+            correlation_id=env.correlationid,
+            event_id=str(env.id),
+            event_type=env.type,
+        ):
+            log.info(event, attempt=item.delivery.attempt, **fields)
 
 
 def delivery_of(message: AbstractIncomingMessage, max_attempts: int) -> Delivery:

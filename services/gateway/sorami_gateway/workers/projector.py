@@ -21,7 +21,7 @@ from typing import Any
 
 from sorami_shared.events import Envelope
 from sorami_shared.logging import get_logger
-from sorami_shared.messaging import Delivery, EventBus, Item, Reject
+from sorami_shared.messaging import Delivery, EventBus, Item, Reject, log_each
 from sorami_shared.topology import GATEWAY_PROJECTION
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -76,13 +76,8 @@ class Projector:
         async with driver_connection(self.engine) as conn, conn.transaction():
             outcome = await apply_batch(conn, CONSUMER, items)
         outcome.record_metrics()
-        log.info(
-            "events projected",
-            events=len(items),
-            applied=outcome.applied,
-            deferred=len(outcome.deferred),
-            jobs=len(outcome.folded),
-        )
+        waiting = {id(i) for i in outcome.deferred}
+        log_each([i for i in items if id(i) not in waiting], "event projected", batch=len(items))
         return outcome.deferred
 
     async def handle(self, envelope: Envelope[Any], delivery: Delivery) -> None:
