@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
+import httpx  # noqa: E402
 from bench_cpu import CpuMeter, Group, PgBackends, descendants  # noqa: E402
 
 from tests.e2e.system import System  # noqa: E402
@@ -116,22 +117,32 @@ def done(readers: dict[str, SseReader], jobs: dict[str, str]) -> int:
 
 
 async def submit(system: System, case: Case, users: list[str], n: int) -> dict[str, str]:
+    """``n`` jobs, users taking turns, 32 requests in flight on one keep-alive pool. A request
+    whose connection the server closed (keep-alive race) is sent again with the same
+    Idempotency-Key: it can never make a second job."""
     body = {"prompt": "a lighthouse", "model": case.model, "num_inference_steps": case.steps}
     body |= {"width": 64, "height": 64}
+    tokens = {u: f"Bearer {system.token(u)}" for u in users}
     jobs: dict[str, str] = {}
-    clients = {u: system.client(u) for u in users}
     queue = [users[i % len(users)] for i in range(n)]
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=60, limits=limits) as http:
 
-    async def worker() -> None:
-        while queue:
-            user = queue.pop()
-            r = await clients[user].post("/api/images/generate", json=body)
-            assert r.status_code == 202, r.text
-            jobs[r.json()["job_id"]] = user
+        async def worker() -> None:
+            while queue:
+                user = queue.pop()
+                headers = {"Authorization": tokens[user], "Idempotency-Key": uuid.uuid4().hex}
+                for attempt in range(5):
+                    try:
+                        r = await http.post("/api/images/generate", json=body, headers=headers)
+                        break
+                    except httpx.TransportError:
+                        if attempt == 4:
+                            raise
+                assert r.status_code == 202, r.text
+                jobs[r.json()["job_id"]] = user
 
-    await asyncio.gather(*(worker() for _ in range(min(32, n))))
-    for c in clients.values():
-        await c.aclose()
+        await asyncio.gather(*(worker() for _ in range(min(32, n))))
     return jobs
 
 
@@ -214,6 +225,8 @@ async def run_case(case: Case, node: PrivateRabbitNode, base: Path, models: Path
     return {
         "case": case,
         "cpu": cpu,
+        "raw": used,
+        "window_s": window_s,
         "idle": idle,
         "idle_s": idle_s,
         "jobs_s": len(jobs) / burst_s,
