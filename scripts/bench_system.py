@@ -204,9 +204,13 @@ async def run_case(case: Case, node: PrivateRabbitNode, base: Path, models: Path
             async def burst() -> float:
                 t0 = time.monotonic()
                 jobs.update(await submit(system, case, users, case.jobs))
-                deadline = time.monotonic() + 120 + case.jobs * 2.0
-                while done(readers, jobs) < len(jobs):
-                    assert time.monotonic() < deadline, f"{done(readers, jobs)}/{len(jobs)} done"
+                # fails only when nothing finished for 120 s (a slow model on a busy machine
+                # is slow, not stuck)
+                finished, stalled_at = 0, time.monotonic() + 120
+                while (now_done := done(readers, jobs)) < len(jobs):
+                    if now_done > finished:
+                        finished, stalled_at = now_done, time.monotonic() + 120
+                    assert time.monotonic() < stalled_at, f"{now_done}/{len(jobs)} done"
                     await asyncio.sleep(0.05)
                 return time.monotonic() - t0
 
