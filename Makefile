@@ -129,6 +129,18 @@ bench-smoke: install ## the same benchmark on the CPU, tiny models
 bench-gateway: install services ## the gateway's create/poll/stream benchmark
 	$(BIN)/python services/gateway/benchmarks/post_throughput.py $(BENCH_ARGS)
 
+.PHONY: bench-system bench-system-gpu-rate
+# Issue 23's figures: the whole system (every service, a private RabbitMQ node, fresh
+# databases) with one-image jobs from many users; each process's CPU ms per job (from /proc),
+# jobs/s, a lone job's latency, every user's event stream checked. Instant model and
+# tiny-image at 4 and 20 steps (a few minutes). BENCH_ARGS=--smoke for a quick run.
+bench-system: install services
+	$(BIN)/python scripts/bench_system.py $(BENCH_ARGS)
+
+# At GPU rate: the instant model with max_batch 64, 2,000 jobs from 100 users.
+bench-system-gpu-rate: install services
+	$(BIN)/python scripts/bench_system.py --gpu-rate $(BENCH_ARGS)
+
 .PHONY: test-faults-long
 # The same schedule with >= 1,000 jobs (SORAMI_FAULTS_IMAGES / _VIDEOS set the mix).
 test-faults-long: install services ## the fault schedule with 1,000 jobs

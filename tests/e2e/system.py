@@ -92,6 +92,10 @@ class System:
     procs: list[Proc] = field(default_factory=list)
     metrics_ports: dict[str, int] = field(default_factory=dict)  # process name -> /metrics port
     gateway_overrides: dict[str, str] = field(default_factory=dict)  # without the prefix
+    generator_overrides: dict[str, str] = field(default_factory=dict)  # without the prefix
+    notifier_overrides: dict[str, str] = field(default_factory=dict)  # without the prefix
+    projectors: int = 1  # replicas of ``sorami-gateway projector`` on the one queue
+    notifiers: int = 1  # replicas of ``sorami-notifier run``
 
     @property
     def base_url(self) -> str:
@@ -153,6 +157,7 @@ class System:
                 "LOG_FORMAT": "json",
                 "AMQP_URL": self.amqp_url,
                 "DATABASE_URL": self.database_urls["notifier"],
+                **self.notifier_overrides,
             },
         )
 
@@ -186,9 +191,19 @@ class System:
                 gw,
             ),
             ("gateway-relay", ["sorami-gateway", "relay"], gw),
-            ("gateway-projector", ["sorami-gateway", "projector"], gw),
             ("gateway-webhooks", ["sorami-gateway", "webhooks"], gw),
-            ("notifier", ["sorami-notifier", "run"], self.notifier_env()),
+        ]
+        specs += [
+            (_replica("gateway-projector", i, self.projectors), ["sorami-gateway", "projector"], gw)
+            for i in range(self.projectors)
+        ]
+        specs += [
+            (
+                _replica("notifier", i, self.notifiers),
+                ["sorami-notifier", "run"],
+                self.notifier_env(),
+            )
+            for i in range(self.notifiers)
         ]
         if self.watchdog:
             specs.append(("gateway-watchdog", ["sorami-gateway", "watchdog"], gw))
@@ -280,6 +295,11 @@ class System:
                     continue
                 out[record["job_id"]] = record
         return out
+
+
+def _replica(name: str, index: int, count: int) -> str:
+    """``name`` alone, or ``name-<index>`` when there are several replicas."""
+    return name if count == 1 else f"{name}-{index}"
 
 
 async def wait_terminal(

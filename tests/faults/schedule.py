@@ -1,9 +1,10 @@
 """The fault schedule of the cluster run: the load (jobs from several users, a third asking for
 a webhook), and the faults, in rounds. One round spares nothing:
 
-- every process SIGKILLed twice and restarted: gateway api, relay, projector, watchdog,
-  webhook deliverer, notifier, and each of the two generator replicas in the middle of a batch
-  (api + relay once with outbox rows unpublished, the relay unable to reach any broker node);
+- every process SIGKILLed twice and restarted: gateway api, relay, both projector replicas
+  (each once while it applies batches of deliveries), watchdog, webhook deliverer, notifier,
+  and each of the two generator replicas in the middle of a batch (api + relay once with
+  outbox rows unpublished, the relay unable to reach any broker node);
 - the broker node leading the most queues SIGKILLed (its Erlang VM), brought back 30 s later,
   while more processes are killed;
 - one node (again the busiest leader) partitioned from the other two for 20 s;
@@ -32,7 +33,8 @@ from .rabbit_cluster import RabbitCluster
 NODE_DOWN_S = 30.0
 PARTITION_S = 20.0
 GENERATORS = ("generator-0", "generator-1")
-PROCESSES = ("gateway-projector", "gateway-watchdog", "gateway-webhooks", "notifier")
+PROJECTORS = ("gateway-projector-0", "gateway-projector-1")  # two replicas on one queue
+PROCESSES = (*PROJECTORS, "gateway-watchdog", "gateway-webhooks", "notifier")
 
 
 class Run:
@@ -132,6 +134,28 @@ class Run:
         await self.system.restart(name)
         self.batch_sizes_killed.append(size)
         self.system.faults[f"SIGKILL {name} mid-batch"] += 1
+
+    async def kill_projector_mid_batch(self, name: str, within_s: float = 120) -> None:
+        """SIGKILL a projector replica right after it applied a batch of several deliveries
+        (one at a time after the first 10 s), so that the kill lands while it applies the
+        next: its uncommitted batch goes back to the queue, the other replica takes it."""
+        log = self.system.proc(name).log_path
+        offset = log.stat().st_size
+        since = time.monotonic()
+
+        async def batching() -> bool:
+            text = await asyncio.to_thread(_read_from, log, offset)
+            sizes = [
+                json.loads(line).get("batch", 0)
+                for line in text.splitlines()
+                if '"event projected"' in line and line.startswith("{")
+            ]
+            wanted = 2 if time.monotonic() - since < 10 else 1
+            return max(sizes, default=0) >= wanted
+
+        await self.until(f"{name} applies a batch", batching, within_s, every=0.05)
+        await self.kill(name)
+        self.system.faults["SIGKILL a projector replica mid-batch"] += 1
 
     async def kill(self, name: str, down_s: float = 0.5) -> None:
         await self.system.kill(name)
@@ -240,7 +264,7 @@ class Run:
     async def round(self, injector: Injector) -> None:
         await self.slow_brokers(4)
         await self.kill_generator("generator-0")
-        await self.kill("gateway-projector")
+        await self.kill_projector_mid_batch("gateway-projector-0")
         await self.cut_brokers()
         await self.db_outage(5, 20)
         await self.inject_duplicates(injector, 10)
@@ -252,7 +276,7 @@ class Run:
 
         async def while_node_down() -> None:
             await self.kill_generator("generator-0")
-            await self.kill("gateway-projector", down_s=2)
+            await self.kill("gateway-projector-1", down_s=2)
             await self.cut_databases()
             await self.kill("notifier")
 
@@ -269,6 +293,8 @@ class Run:
         await self.slow_brokers(3)
         await self.cut_databases()
         await self.kill("gateway-webhooks")
+        await self.kill_projector_mid_batch("gateway-projector-1")
+        await self.kill("gateway-projector-0")
         await self.inject_duplicates(injector, 10)
 
 

@@ -146,6 +146,7 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_clu
         model_cache_dir=Path(os.environ.get("SORAMI_FAULTS_MODEL_CACHE", tmp_path / "models")),
         image_models=["tiny-image", BROKEN_MODEL],
         generators=2,
+        projectors=2,
         watchdog=True,
         broker_proxies=broker_proxies,
         broker_urls=broker_urls,
@@ -270,6 +271,7 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_clu
         assert system.faults["broker node SIGKILL (its beam VM)"] >= 1
         assert system.faults["queues led by the killed node"] >= 1
         assert system.faults["network partition (1 node from 2)"] >= 1
+        assert system.faults["SIGKILL a projector replica mid-batch"] >= 2
     finally:
         codes = await system.stop()
         await hooks.aclose()

@@ -71,10 +71,15 @@ async def run_projector(settings: GatewaySettings, stop: asyncio.Event) -> None:
     from .infra.transient import is_transient
     from .workers.projector import Projector, serve
 
-    engine = create_engine(settings, pool_size=5, max_overflow=5)
+    # one batch at a time, plus the one-at-a-time path after it: never a connection per event
+    engine = create_engine(settings, pool_size=2, max_overflow=0)
     bus = EventBus(settings.amqp_url, source=SOURCE, is_transient=is_transient)
     projector = Projector(
-        create_session_factory(engine), db_outage_s=settings.projector_db_outage_s
+        create_session_factory(engine),
+        db_outage_s=settings.projector_db_outage_s,
+        engine=engine,
+        prefetch=settings.projector_prefetch,
+        max_batch=settings.projector_max_batch,
     )
     try:
         await serve(projector, bus, stop)

@@ -123,6 +123,10 @@ class GatewaySettings(ServiceSettings, StorageSettings, ModelRegistrySettings):
 
     # --- projector ---
     projector_db_outage_s: float = 300.0
+    # deliveries in flight, and at most this many applied in one transaction (a batch is what
+    # arrived while the previous one was applied: a lone event is never held back)
+    projector_prefetch: int = Field(default=200, ge=1)
+    projector_max_batch: int = Field(default=100, ge=1)
 
     # --- watchdog (jobs that stopped making progress; see generations/stalled.py) ---
     watchdog_interval_s: float = Field(default=30.0, gt=0)

@@ -24,10 +24,13 @@ class NotifierService:
     async def start(self, *, retry_for: float | None = float("inf")) -> None:
         await self._wait_for_database(retry_for)
         await self.bus.connect(retry_for=retry_for)
-        await self.bus.consume(
+        handler = OutcomeHandler(self.engine, self.bus)
+        await self.bus.consume_batches(
             NOTIFIER_OUTCOMES,
-            metrics.counting_failures(OutcomeHandler(self.engine, self.bus), channel="inbox"),
+            handler.handle_batch,
+            metrics.counting_failures(handler, channel="inbox"),
             prefetch=self.settings.prefetch,
+            max_batch=self.settings.max_batch,
         )
         log.info("notifier consuming", queue=NOTIFIER_OUTCOMES.name)
 

@@ -11,6 +11,9 @@ class NotifierSettings(ServiceSettings):
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/sorami_notifier"
     # Handlers in flight per process (AMQP prefetch).
-    prefetch: int = 20
+    prefetch: int = 200
+    # Outcomes stored in one transaction (a batch is what arrived while the last one was
+    # being handled; a lone outcome is never held back).
+    max_batch: int = 100
     # On SIGTERM: how long to let handlers in flight finish before closing.
     shutdown_grace_s: float = 10.0

@@ -10,6 +10,7 @@
 - :mod:`.bus`: :class:`EventBus`, one robust connection per process.
 """
 
+from .batches import BatchConsumer, BatchHandler, Item, log_each
 from .bus import EventBus
 from .consumer import Consumer
 from .policy import (
@@ -37,15 +38,19 @@ __all__ = [
     "HEADER_JOB_ID",
     "HEADER_USER_ID",
     "TRANSIENT_ERRORS",
+    "BatchConsumer",
+    "BatchHandler",
     "Consumer",
     "Delivery",
     "EventBus",
     "Handler",
+    "Item",
     "PublishFailed",
     "Reject",
     "TransientClassifier",
     "backoff_seconds",
     "is_transient",
+    "log_each",
     "to_message",
     "transient_classifier",
 ]

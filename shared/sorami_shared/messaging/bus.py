@@ -23,6 +23,7 @@ from ..events import Envelope, UnparseableEvent, parse_event
 from ..logging import get_logger
 from ..retrying import retry_until_up
 from ..topology import QueueSpec, StreamSpec, declare_queue, declare_stream, declare_topology
+from .batches import BatchConsumer, BatchHandler
 from .connection import BrokerNodes, connect_failover
 from .consumer import Consumer, settle
 from .policy import DEFAULT_OUTAGE_WINDOW_S, Handler, TransientClassifier, is_transient
@@ -51,7 +52,7 @@ class EventBus:
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
-        self._consumers: list[Consumer] = []
+        self._consumers: list[Consumer | BatchConsumer] = []
         metrics_server.watch_connection(self)  # the metrics port's /readyz
 
     @property
@@ -109,6 +110,31 @@ class EventBus:
             outage_window_s=outage_window_s,
             is_transient=self.is_transient,
         )
+        await consumer.start()
+        self._consumers.append(consumer)
+        return consumer
+
+    async def consume_batches(
+        self,
+        spec: QueueSpec,
+        handler: BatchHandler,
+        single: Handler,
+        *,
+        prefetch: int = 200,
+        max_batch: int = 100,
+        outage_window_s: float = DEFAULT_OUTAGE_WINDOW_S,
+    ) -> BatchConsumer:
+        """Consume ``spec`` in batches (:mod:`.batches`); ``single`` applies one event, for
+        what the batch handler defers and when a batch fails."""
+        if self._connection is None:
+            raise RuntimeError("connect() first")
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        queue = await declare_queue(channel, spec)
+        one = Consumer(
+            spec, queue, single, outage_window_s=outage_window_s, is_transient=self.is_transient
+        )
+        consumer = BatchConsumer(one, handler, max_batch=max_batch)
         await consumer.start()
         self._consumers.append(consumer)
         return consumer

@@ -129,6 +129,19 @@ async def test_pending_uses_its_own_longer_lease_and_finished_jobs_are_left_alon
     assert (await sweep(sessions, watchdog_settings)).requeued == [waiting]
 
 
+async def test_a_resent_job_that_completed_is_left_alone(client, sessions, watchdog_settings):
+    """Found by the fault run on a loaded machine: a job re-sent once, then completed, was
+    re-sent again and failed once its pending lease had passed (a second notification)."""
+    job_id = await _submit(client)
+    await Projector(sessions).handle(ev.progress(job_id, 10), FIRST)
+    await _age(sessions, job_id, 61)
+    assert (await sweep(sessions, watchdog_settings)).requeued == [job_id]
+    await Projector(sessions).handle(ev.completed(job_id), FIRST)
+    await _age(sessions, job_id, 100_000)
+    assert await sweep(sessions, watchdog_settings) == NOTHING
+    assert (await _generation(sessions, job_id)).status == "COMPLETED"
+
+
 async def test_max_requeues_zero_fails_at_once(client, sessions, make_settings):
     settings = make_settings(watchdog_processing_lease_s=5, watchdog_max_requeues=0)
     job_id = await _submit(client)

@@ -76,6 +76,9 @@ def _stalled(settings: GatewaySettings) -> sa.ColumnElement[bool]:
         Generation.updated_at < now - timedelta(seconds=settings.watchdog_pending_lease_s),
     )
     return sa.and_(
+        # a finished job is never stalled, re-sent or not (a re-sent job that completed kept
+        # its count: without this it was re-sent and failed once its pending lease passed)
+        Generation.status.in_([Status.PENDING.value, Status.PROCESSING.value]),  # type: ignore[attr-defined]
         sa.or_(processing, pending),
         Generation.watchdog_requeues <= settings.watchdog_max_requeues,
     )

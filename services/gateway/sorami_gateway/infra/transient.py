@@ -13,4 +13,6 @@ is_transient = transient_classifier(
     sqlalchemy.exc.TimeoutError,  # the pool's
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    # a deadlock or serialization failure: the transaction is rolled back and may run again
+    asyncpg.exceptions.TransactionRollbackError,
 )

@@ -21,17 +21,18 @@ from typing import Any
 
 from sorami_shared.events import Envelope
 from sorami_shared.logging import get_logger
-from sorami_shared.messaging import Delivery, EventBus, Reject
+from sorami_shared.messaging import Delivery, EventBus, Item, Reject, log_each
 from sorami_shared.topology import GATEWAY_PROJECTION
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ..generations import projection as generations
-from ..infra.db import SessionFactory
+from ..infra.db import SessionFactory, driver_connection
 from ..notifications import projection as notifications
 from ..outbox.processed import record_processed
 from .loop import Backoff, until_stopped
+from .projector_batch import apply_batch
 
 log = get_logger(__name__)
 
@@ -52,9 +53,32 @@ async def project(session: AsyncSession, envelope: Envelope[Any]) -> None:
 
 
 class Projector:
-    def __init__(self, sessions: SessionFactory, *, db_outage_s: float = 300.0) -> None:
+    """``handle``: one event in its own transaction (the ORM path). ``handle_batch``: many in
+    one transaction on the driver (projector_batch.py), deferring to ``handle`` what only the
+    one-at-a-time path does."""
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        *,
+        db_outage_s: float = 300.0,
+        engine: AsyncEngine | None = None,
+        prefetch: int = 200,
+        max_batch: int = 100,
+    ) -> None:
         self.sessions = sessions
         self.db_outage_s = db_outage_s
+        self.engine = engine
+        self.prefetch, self.max_batch = prefetch, max_batch
+
+    async def handle_batch(self, items: list[Item]) -> list[Item]:
+        assert self.engine is not None
+        async with driver_connection(self.engine) as conn, conn.transaction():
+            outcome = await apply_batch(conn, CONSUMER, items)
+        outcome.record_metrics()
+        waiting = {id(i) for i in outcome.deferred}
+        log_each([i for i in items if id(i) not in waiting], "event projected", batch=len(items))
+        return outcome.deferred
 
     async def handle(self, envelope: Envelope[Any], delivery: Delivery) -> None:
         loop = asyncio.get_running_loop()
@@ -85,7 +109,16 @@ async def serve(projector: Projector, bus: EventBus, stop: asyncio.Event) -> Non
     """Consume the projection queue until ``stop``, then drain what is in flight."""
     if not await until_stopped(bus.connect(retry_for=float("inf")), stop):
         return
-    await bus.consume(GATEWAY_PROJECTION, projector.handle)
+    if projector.engine is None:
+        await bus.consume(GATEWAY_PROJECTION, projector.handle)
+    else:
+        await bus.consume_batches(
+            GATEWAY_PROJECTION,
+            projector.handle_batch,
+            projector.handle,
+            prefetch=projector.prefetch,
+            max_batch=projector.max_batch,
+        )
     log.info("projector running", queue=GATEWAY_PROJECTION.name)
     await stop.wait()
     log.info("projector stopping")

@@ -1,0 +1,26 @@
+"""``make bench-system --smoke`` as a test: the benchmark runs the whole system with the
+instant model and its stream checks hold (every job's terminal event and notification reached
+its user's stream once, ids strictly rising, progress never falling)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+import bench_system  # noqa: E402
+
+
+@pytest.mark.timeout(300)
+async def test_bench_system_smoke(tmp_path: Path) -> None:
+    [result] = await bench_system.main(["--smoke", "--models", str(tmp_path / "models")])
+    print(bench_system.report(result))
+    assert result["problems"] == []
+    assert result["jobs"] == bench_system.cases(bench_system.parse(["--smoke"]))[0].jobs
+    cpu = result["cpu"]
+    assert cpu["gateway-projector"] > 0 and cpu["rabbitmq (beam.smp)"] > 0
+    assert cpu["postgresql backends"] > 0
+    assert result["jobs_s"] > 0 and len(result["lone"]) == 10
