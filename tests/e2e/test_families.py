@@ -139,7 +139,9 @@ async def family(system: System, model: str, started: asyncio.Event) -> dict[str
         assert len({done[j]["batch_id"] for j in burst}) == 1, f"{model}: a burst is one call"
         for j in burst:
             progress = [f.data["progress"] for f in stream.for_job(j) if "progress" in f.data]
-            assert progress == sorted(progress) and progress[-1] == 100, (model, progress)
+            # only rises; the last progress frames may be folded into the terminal one (the
+            # projector drops progress a later event of the same batch supersedes)
+            assert progress and progress == sorted(progress), (model, progress)
         alone = await submit(http, model, body(model, *PROMPTS[0]))
         neg = body(model, "a ship", 5, negative_prompt="blurry, dark")
         mixed = await asyncio.gather(

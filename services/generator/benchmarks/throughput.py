@@ -28,9 +28,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # --family: one model of that family (full_size.py / families.py), its bench defaults.
-FAMILIES: dict[str, dict[str, int]] = {
+FAMILIES: dict[str, dict[str, Any]] = {
     "sdxl": {"size": 1024, "jobs": 32},
-    "flux-schnell": {"size": 1024, "jobs": 32},
+    # schnell has no guidance embedding: its entry says guidance none
+    "flux-schnell": {"size": 1024, "jobs": 32, "entry": {"guidance": "none"}},
     "wan-1.3b": {"size": 480, "frames": 33, "smoke_frames": 5},
 }
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}  # dense bf16
@@ -75,7 +76,7 @@ def settings_for(a: argparse.Namespace, work: Path) -> Any:
         defaults = {**side, "num_frames": a.frames} if kind == "video" else side
         entry = {"source": str(ensure_saved(name, a.model_dir, tiny=a.smoke)), "kind": kind,
                  "pipeline": pipeline, "defaults": defaults, "size_multiple": 16,
-                 "max_frames": 129, **common}  # fmt: skip
+                 "max_frames": 129, **common, **FAMILIES[a.family].get("entry", {})}  # fmt: skip
         models = {kind: entry}
         device, dtype, cache = (
             ("cpu", "float32", a.model_dir) if a.smoke else ("cuda", a.dtype, a.model_dir)

@@ -128,8 +128,10 @@ def test_memory_options_are_applied_to_the_loaded_pipeline(tiny_models_dir):
     )  # fmt: skip
     loaded = load_pipeline("m", spec, cpu, tiny_models_dir)
     assert loaded.pipe.vae.use_tiling and loaded.pipe.vae.use_slicing
-    plain = load_pipeline("p", ModelSpec(source="builtin:tiny-image", kind="image"), cpu,
-                          tiny_models_dir)  # fmt: skip
+    plain_spec = ModelSpec(
+        source="builtin:tiny-image", kind="image", pipeline="StableDiffusionPipeline"
+    )
+    plain = load_pipeline("p", plain_spec, cpu, tiny_models_dir)
     assert not plain.pipe.vae.use_tiling and not plain.pipe.vae.use_slicing
     # On a CPU there is nothing to offload to: placed as usual, and it still generates.
     assert offload_method(spec, cpu) is None
