@@ -134,11 +134,11 @@ bench-gateway: install services ## the gateway's create/poll/stream benchmark
 # databases) with one-image jobs from many users; each process's CPU ms per job (from /proc),
 # jobs/s, a lone job's latency, every user's event stream checked. Instant model and
 # tiny-image at 4 and 20 steps (a few minutes). BENCH_ARGS=--smoke for a quick run.
-bench-system: install services
+bench-system: install services ## the whole system: CPU ms per job per process, jobs/s (BENCH_ARGS=--smoke)
 	$(BIN)/python scripts/bench_system.py $(BENCH_ARGS)
 
 # At GPU rate: the instant model with max_batch 64, 2,000 jobs from 100 users.
-bench-system-gpu-rate: install services
+bench-system-gpu-rate: install services ## bench-system at GPU rate: 2,000 jobs from 100 users, max_batch 64
 	$(BIN)/python scripts/bench_system.py --gpu-rate $(BENCH_ARGS)
 
 .PHONY: test-faults-long
