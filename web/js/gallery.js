@@ -36,14 +36,25 @@ async function act(item, method, verb) {
   }
 }
 
-function render(item, { prepend = false } = {}) {
+// The gallery's order, as GET /api/generations pages it: newest first, then the larger id.
+const newer = (a, b) =>
+  a.created_at > b.created_at || (a.created_at === b.created_at && a.job_id > b.job_id);
+
+// A card goes where its item sorts, whichever arrives first: a page, or a live event for a job
+// the page has not shown yet (after a reload, events can come before the first page).
+function render(item) {
   const old = list().querySelector(`[data-job-id="${item.job_id}"]`);
   items.set(item.job_id, item);
   if (!matches(item)) return old?.remove();
   const card = renderCard(item, handlers);
   if (old) old.replaceWith(card);
-  else if (prepend) list().prepend(card);
-  else list().append(card);
+  else {
+    const next = [...list().children].find((c) => {
+      const other = items.get(c.dataset.jobId);
+      return other && newer(item, other);
+    });
+    list().insertBefore(card, next ?? null);
+  }
   $("#gallery-empty").hidden = true;
 }
 
@@ -101,9 +112,9 @@ export async function reloadGallery() {
   keepFilling();
 }
 
-async function fetchResult(jobId, kind, { prepend = true } = {}) {
+async function fetchResult(jobId, kind) {
   const item = await api(`/api/${KIND_PATH[kind]}/${jobId}/result`);
-  render(item, { prepend: prepend && !list().querySelector(`[data-job-id="${jobId}"]`) });
+  render(item);
   return item;
 }
 
