@@ -27,6 +27,7 @@ PUBLIC: dict[Route, str] = {
     ("GET", "/docs"): "Swagger UI",
     ("GET", "/docs/oauth2-redirect"): "Swagger UI",
     ("GET", "/redoc"): "ReDoc",
+    ("GET", "/docs-assets"): "Swagger UI and ReDoc scripts and styles (static files, offline)",
     ("GET", "/media/{key:path}"): "the signature is the capability (checked in its own test)",
     ("GET", "/"): "the web app: static files, nobody's data",
     ("POST", "/api/dev/token"): "development sign-in (403 outside development): no one's data",
@@ -48,6 +49,7 @@ PATH_PARAMS: dict[str, str] = {
     "image_id": "image",
     "notification_id": "notification",
     "endpoint_id": "endpoint",  # one of the owner's webhook endpoints
+    "model": "catalog",  # a model name: the same catalog for every signed-in user
 }
 
 KINDS = ("images", "videos")

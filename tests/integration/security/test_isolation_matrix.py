@@ -231,10 +231,13 @@ async def _check(
     m.instances.append(route)
     resource_kind = kind or ("videos" if "video" in path else "images")
     mutating = method != "GET"
-    ids: dict[str, str] = {}
+    ids: dict[str, str] = {}  # alice's resources
+    shared: dict[str, str] = {}  # the same for every user (a model of the catalog)
     for name in params:
         what = registry.PATH_PARAMS[name]
-        if what == "notification":
+        if what == "catalog":
+            shared[name] = "tiny-image"
+        elif what == "notification":
             ids[name] = str(m.owned.notifications[0 if resource_kind == "images" else 1])
         elif what == "endpoint":  # a fresh webhook endpoint of alice's (DELETE removes it)
             ids[name] = await m.new_endpoint()
@@ -249,7 +252,7 @@ async def _check(
             )
         else:
             ids[name] = str(m.owned.jobs["videos" if what == "video" else resource_kind])
-    url = m.fill(path, kind, ids)
+    url = m.fill(path, kind, {**ids, **shared})
     body_for = registry.BODIES.get((method, path))
     body = body_for(kind) if body_for else None
     echoed = set(ids.values())
@@ -266,7 +269,11 @@ async def _check(
         # indistinguishable from an id that does not exist
         missing_ids = {name: str(uuid.uuid4()) for name in ids}
         missing = await fetch(
-            m.http, method, m.fill(path, kind, missing_ids), json=body, headers=auth(INTRUDER)
+            m.http,
+            method,
+            m.fill(path, kind, {**missing_ids, **shared}),
+            json=body,
+            headers=auth(INTRUDER),
         )
         as_if = missing.text
         for name, value in missing_ids.items():
