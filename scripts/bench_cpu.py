@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+from procfs import proc_stats  # scripts/procfs.py
 
 TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 
@@ -34,15 +35,8 @@ def cpu_s(pid: int) -> float | None:
 def descendants(root: int) -> set[int]:
     """``root`` and every process below it."""
     children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+    for pid, fields in proc_stats():
+        children.setdefault(int(fields[1]), []).append(pid)
     found, todo = set(), [root]
     while todo:
         pid = todo.pop()

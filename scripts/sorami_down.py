@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run_state  # noqa: E402  (scripts/run_state.py)
+from procfs import proc_stats  # noqa: E402  (scripts/procfs.py)
 
 ROOT = run_state.ROOT
 DEFAULT_GRACE_S = 40.0  # a supervisor that did not record its own (an older one)
@@ -40,19 +41,11 @@ def wait_gone(pids: list[int], timeout: float) -> list[int]:
 
 def group_members(pgid: int) -> list[int]:
     """Processes in process group ``pgid`` (the supervisor is a session/group leader)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        # fields[0] = state, fields[2] = pgrp
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
+    return [
+        pid
+        for pid, fields in proc_stats()
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z"
+    ]
 
 
 def ours(pid: int) -> bool:
