@@ -38,6 +38,7 @@ class FailureCode(StrEnum):
     INVALID_PARAMETERS = "invalid_parameters"
     OUT_OF_MEMORY = "out_of_memory"
     STORAGE_UNAVAILABLE = "storage_unavailable"
+    INPUT_UNAVAILABLE = "input_unavailable"  # an input image was deleted or changed (issue 26)
     TOO_MANY_ATTEMPTS = "too_many_attempts"
     TIMED_OUT = "timed_out"
     INTERNAL = "internal"
@@ -61,6 +62,24 @@ class JobData(_Data):
         return {"job_id": self.job_id, "user_id": self.user_id, "kind": self.kind}
 
 
+class InputFile(BaseModel):
+    """An input image of a job (img2img, inpainting, image-to-video): where it is stored and
+    what it is, so that the generator can check it is the file the user chose (issue 26)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["image", "mask"]
+    key: str
+    sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    width: Annotated[int, Field(ge=1)]
+    height: Annotated[int, Field(ge=1)]
+    mime_type: str
+
+
+def _unset(value: Any) -> bool:
+    return value is None
+
+
 class GenerationParams(BaseModel):
     """What the user asked for. Field names are diffusers' own where one exists."""
 
@@ -77,6 +96,18 @@ class GenerationParams(BaseModel):
     num_images: int = 1
     num_frames: int | None = None
     fps: int | None = None
+    # with an input image (left out of the payload otherwise): how far from it (img2img)
+    strength: float | None = Field(default=None, gt=0, le=1, exclude_if=_unset)
+    inputs: list[InputFile] | None = Field(default=None, exclude_if=_unset)
+    # Images only (sorami_shared.output_options); None: the model's, else the deployment's.
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_compression: Annotated[int, Field(ge=0, le=100)] | None = None
+    embed_metadata: bool | None = None  # False: no parameters in the files
+    # Previews (generation.preview) for the owner's live view: None, the generator's default
+    # (up to 4); 0, none (/v1 sets it from partial_images).
+    max_previews: Annotated[int, Field(ge=0, le=4)] | None = None
+    # draft: decoded by the model's tiny autoencoder (its draft_decoder); None or full: its VAE
+    quality: Literal["full", "draft"] | None = None
 
 
 class GenerationRequested(JobData):
@@ -91,6 +122,39 @@ class GenerationProgress(JobData):
     progress: Annotated[int, Field(ge=0, le=100)]
     step: int | None = None
     total_steps: int | None = None
+
+
+class ProgressEntry(GenerationProgress):
+    """One job's share of a ``generation.progress`` version 2, with its own correlation id."""
+
+    correlation_id: str | None = None
+
+
+class GenerationProgressBatch(_Data):
+    """Several jobs' progress in one message (dataversion 2 of ``generation.progress``): the
+    generator sends one per pipeline step of a batch, whatever the batch's size; a consumer
+    applies each entry as the version 1 event :func:`progress_events` makes of it."""
+
+    event_type: ClassVar[str] = "generation.progress"
+    version: ClassVar[int] = 2
+
+    jobs: Annotated[list[ProgressEntry], Field(min_length=1)]
+
+
+class GenerationPreview(JobData):
+    """A small picture of a running job (at most a few per job, for its owner's live view).
+    Unlike files, its bytes travel in the event (``data_b64``, a few KB of WebP or JPEG):
+    it is never stored, never in the database or the replay log; a lost one is harmless."""
+
+    event_type: ClassVar[str] = "generation.preview"
+
+    index: Annotated[int, Field(ge=0)]  # 0 for the job's first preview
+    step: Annotated[int, Field(ge=0)]
+    total_steps: Annotated[int, Field(ge=1)]
+    mime_type: Literal["image/webp", "image/jpeg"]
+    width: Annotated[int, Field(ge=1, le=256)]
+    height: Annotated[int, Field(ge=1, le=256)]
+    data_b64: Annotated[str, Field(max_length=400_000)]
 
 
 class FileInfo(BaseModel):
@@ -165,6 +229,8 @@ EVENT_MODELS: dict[tuple[str, int], type[_Data]] = {
     for m in (
         GenerationRequested,
         GenerationProgress,
+        GenerationProgressBatch,
+        GenerationPreview,
         GenerationCompleted,
         GenerationFailed,
         GenerationCancelRequested,
@@ -248,14 +314,48 @@ def derived_id(*parts: object) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, "/".join(str(p) for p in parts))
 
 
+def progress_events(envelope: Envelope[Any]) -> list[Envelope[GenerationProgress]]:
+    """A ``generation.progress`` as version 1 events, one per job: itself, or a version 2's
+    entries, each with a stable id derived from the message's (a redelivery repeats them)."""
+    if not isinstance(envelope.data, GenerationProgressBatch):
+        return [envelope]
+    one = _envelope_of(GenerationProgress)
+    return [
+        one(
+            id=derived_id(envelope.type, envelope.id, entry.job_id),
+            type=envelope.type,
+            source=envelope.source,
+            subject=str(entry.job_id),
+            time=envelope.time,
+            correlationid=entry.correlation_id or envelope.correlationid,
+            data=GenerationProgress(
+                **entry.job_ref(),
+                progress=entry.progress,
+                step=entry.step,
+                total_steps=entry.total_steps,
+            ),
+        )
+        for entry in envelope.data.jobs
+    ]
+
+
 class UnparseableEvent(ValueError):
     """The body is not an event this service understands; it belongs in the dead-letter queue."""
+
+
+class _Head(BaseModel):
+    """What picks the data model: read first, without building the rest."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    dataversion: int = 1
 
 
 def parse_event(body: bytes | str) -> Envelope[Any]:
     """Parse and validate a message body. Raises :class:`UnparseableEvent` with a reason."""
     try:
-        head = Envelope[dict[str, Any]].model_validate_json(body)  # type: ignore[type-var]
+        head = _Head.model_validate_json(body)
     except ValidationError as exc:
         raise UnparseableEvent(f"not a valid envelope: {_short(exc)}") from exc
     model = EVENT_MODELS.get((head.type, head.dataversion))
@@ -264,10 +364,12 @@ def parse_event(body: bytes | str) -> Envelope[Any]:
         if head.type in known:
             raise UnparseableEvent(f"{head.type} version {head.dataversion} is not supported")
         raise UnparseableEvent(f"unknown event type {head.type!r}")
-    try:
-        return Envelope[model].model_validate_json(body)  # type: ignore[valid-type]
+    try:  # one pass over the body, straight into the typed model
+        return _envelope_of(model).model_validate_json(body)
     except ValidationError as exc:
-        raise UnparseableEvent(f"invalid {head.type} data: {_short(exc)}") from exc
+        if all(e["loc"][:1] == ("data",) for e in exc.errors()):
+            raise UnparseableEvent(f"invalid {head.type} data: {_short(exc)}") from exc
+        raise UnparseableEvent(f"not a valid envelope: {_short(exc)}") from exc
 
 
 def _short(exc: ValidationError) -> str:

@@ -4,7 +4,7 @@ ONE source for the gateway (which fills defaults and refuses what a model cannot
 anything is stored) and the generator (which loads and runs them). Models come from three
 places, later ones overriding earlier ones by name:
 
-1. the built-ins ``tiny-image`` and ``tiny-video`` (random weights, built on first use);
+1. the built-ins ``tiny-image``, ``tiny-video``, ``tiny-i2v`` (random weights, built on use);
 2. ``MODELS_FILE``: a JSON or YAML file holding a mapping name → model (or ``models:`` → it);
 3. ``MODELS``: the same mapping as JSON in the environment.
 
@@ -32,6 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from .events import Kind
 from .model_families import FAMILIES, FrameRule, GuidanceMode, NegativeMode, complete_entry
+from .model_inputs import INPUT_FIELDS, input_refusal
+from .output_options import ModelOutputOptions
 
 BUILTIN_PREFIX = "builtin:"
 # Keys of ModelSpec.defaults that are request parameters, not pipeline kwargs.
@@ -48,8 +50,8 @@ VIDEO_ONLY = ("num_frames", "fps")
 IMAGE_ONLY = ("num_images",)
 
 
-class ModelSpec(BaseModel):
-    """One entry of the model registry."""
+class ModelSpec(ModelOutputOptions):
+    """One entry of the model registry (output options: sorami_shared.output_options)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -79,6 +81,9 @@ class ModelSpec(BaseModel):
     max_frames: int = 256
     max_fps: int = 60
     max_guidance_scale: float = 50.0
+    # Input images it takes (issue 26): "image" (img2img, or a video's first frame), "mask"
+    # (inpainting). The generator reuses the loaded weights (diffusers' from_pipe).
+    inputs: list[Literal["image", "mask"]] = Field(default_factory=list)
     # Batching and speed, the generator's alone (docs/batching.md): compile the denoiser (and
     # VAE decoder) with torch.compile, warmed up at start; cap one call's images (x frames).
     compile: bool = False
@@ -109,6 +114,7 @@ class ModelSpec(BaseModel):
             "negative_prompt": self.negative_prompt,
             "guidance": self.guidance,
             "max_prompt_tokens": self.max_prompt_tokens,
+            "inputs": list(self.inputs),
         }
 
     @property
@@ -179,6 +185,8 @@ class ModelSpec(BaseModel):
         ``given``: the request's other fields (a negative prompt needs guidance > 1)."""
         if name == "negative_prompt":
             return family_refusal(self, name, value, given or {})
+        if name in INPUT_FIELDS:
+            return input_refusal(self, name, value, given or {})
         limits = self.limits()
         bounds = {
             "width": (limits["min_width"], self.max_width),
@@ -241,6 +249,7 @@ BUILTIN_MODELS: dict[str, ModelSpec] = {
         max_width=256,
         max_height=256,
         max_steps=50,
+        inputs=["image", "mask"],
     ),
     "tiny-video": ModelSpec(
         source=f"{BUILTIN_PREFIX}tiny-video",
@@ -253,6 +262,18 @@ BUILTIN_MODELS: dict[str, ModelSpec] = {
         max_steps=50,
         max_frames=32,  # the tiny motion adapter's max_seq_length
         max_fps=60,
+    ),
+    "tiny-i2v": ModelSpec(  # LTX-Video: text-to-video, or image-to-video with an ``image``
+        source=f"{BUILTIN_PREFIX}tiny-i2v",
+        kind=Kind.VIDEO,
+        pipeline="LTXPipeline",
+        defaults={"width": 64, "height": 64, "num_inference_steps": 2, "num_frames": 9, "fps": 8},
+        max_width=256,
+        max_height=256,
+        max_steps=50,
+        max_frames=33,
+        max_fps=60,
+        inputs=["image"],
     ),
 }
 

@@ -17,7 +17,7 @@ import aiormq
 from . import metrics
 from .logging import get_logger
 from .messaging.connection import connect_failover
-from .topology import ALL_QUEUES
+from .topology import ALL_QUEUES, generator_queue_spec
 
 log = get_logger(__name__)
 
@@ -26,10 +26,12 @@ SAMPLED_QUEUES: tuple[str, ...] = tuple(
 )
 
 
-async def sample_once(connection: aio_pika.abc.AbstractRobustConnection) -> None:
+async def sample_once(
+    connection: aio_pika.abc.AbstractRobustConnection, extra: tuple[str, ...] = ()
+) -> None:
     channel = await connection.channel()
     try:
-        for name in SAMPLED_QUEUES:
+        for name in SAMPLED_QUEUES + extra:
             try:
                 queue = await channel.declare_queue(name, passive=True)
             except aiormq.exceptions.ChannelNotFoundEntity:
@@ -43,16 +45,24 @@ async def sample_once(connection: aio_pika.abc.AbstractRobustConnection) -> None
             await channel.close()
 
 
-async def sample_queues(amqp_url: str, stop: asyncio.Event, *, interval_s: float = 15.0) -> None:
+async def sample_queues(
+    amqp_url: str, stop: asyncio.Event, *, interval_s: float = 15.0, models: tuple[str, ...] = ()
+) -> None:
     """Until ``stop``: sample every ``interval_s``; a broker outage only skips samples.
-    ``amqp_url``: one URL or a cluster's nodes (comma-separated)."""
+    ``amqp_url``: one URL or a cluster's nodes (comma-separated); ``models``: their generator
+    queues (and dead-letter queues) too."""
+    extra = tuple(
+        name
+        for spec in map(generator_queue_spec, models)
+        for name in (spec.name, spec.dead_letter_queue)
+    )
     connection: aio_pika.abc.AbstractRobustConnection | None = None
     try:
         while not stop.is_set():
             try:
                 if connection is None:
                     connection = await connect_failover(amqp_url, timeout=10)
-                await sample_once(connection)
+                await sample_once(connection, extra)
             except Exception as exc:  # noqa: BLE001 - never take the relay down with it
                 log.warning("queue sampling failed; will retry", error=repr(exc)[:300])
             with contextlib.suppress(TimeoutError):

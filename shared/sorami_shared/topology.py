@@ -8,6 +8,7 @@ Every service declares the WHOLE topology at start (declarations are idempotent)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
@@ -23,10 +24,18 @@ class QueueSpec:
     # Redeliveries before a message is dead-lettered. A delivery lost with its consumer
     # (crash, SIGKILL, connection cut) counts too, so keep room for a few of those.
     delivery_limit: int = 5
+    # Also copy every dead letter into ``<name>.dlq.release`` (bound to the same dead-letter
+    # key), which the gateway's releaser consumes: a dead-lettered request goes out again at
+    # once. The DLQ itself keeps every dead letter for operators (and its depth alert).
+    release_dead_letters: bool = False
 
     @property
     def dead_letter_queue(self) -> str:
         return f"{self.name}.dlq"
+
+    @property
+    def release_queue(self) -> str:
+        return f"{self.dead_letter_queue}.release"
 
     @property
     def arguments(self) -> dict[str, object]:
@@ -42,7 +51,35 @@ class QueueSpec:
         }
 
 
-GENERATOR_REQUESTS = QueueSpec("generator.requests", ("generation.requested",))
+GENERATOR_REQUESTS = QueueSpec(
+    "generator.requests", ("generation.requested",), release_dead_letters=True
+)
+
+
+REQUESTED = "generation.requested"
+
+
+def generator_queue_spec(model: str) -> QueueSpec:
+    """A model's own queue of ``generation.requested``: the generators that serve the model
+    consume it, the scheduler counts its consumers. Routed by :func:`routing_key`."""
+    return QueueSpec(
+        f"{GENERATOR_REQUESTS.name}.{model}", (f"{REQUESTED}.{model}",), release_dead_letters=True
+    )
+
+
+def generator_queue(model: str) -> str:
+    return generator_queue_spec(model).name
+
+
+def routing_key(envelope: Any) -> str:
+    """An event's routing key: its type; a ``generation.requested`` adds its model (a queue
+    per model). ``generator.requests`` (bound to the bare type) is the queue of the single-queue
+    release: nothing is routed there any more, generators drain it (docs/scaling.md)."""
+    if envelope.type == REQUESTED:
+        return f"{REQUESTED}.{envelope.data.params.model}"
+    return str(envelope.type)
+
+
 GATEWAY_PROJECTION = QueueSpec(
     "gateway.projection",
     (
@@ -101,6 +138,11 @@ async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQu
         spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
     )
     await dlq.bind(dlx, routing_key=spec.name)
+    if spec.release_dead_letters:
+        copy = await channel.declare_queue(
+            spec.release_queue, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await copy.bind(dlx, routing_key=spec.name)
     queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
     for key in spec.routing_keys:
         await queue.bind(exchange, routing_key=key)

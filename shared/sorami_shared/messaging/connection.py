@@ -86,10 +86,14 @@ async def connect_failover(
         connection = FailoverConnection(nodes, reconnect_interval=reconnect_interval)
         try:
             await connection.connect(timeout=timeout)
-        except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
-            error = exc
+        except BaseException as exc:
+            # whatever ended the attempt (a refused node, a stop, a bug): close it, or
+            # aio-pika's reconnect task lives on, retrying forever and swallowing cancellation
             with contextlib.suppress(Exception):
-                await connection.close()
+                await asyncio.shield(connection.close())
+            if not isinstance(exc, (TimeoutError, OSError, aio_pika.exceptions.AMQPError)):
+                raise
+            error = exc
             if nodes.current == tried:
                 nodes.advance()  # not rotated by the close callback (the error came before)
             continue

@@ -10,6 +10,7 @@ from aio_pika.abc import AbstractExchange
 
 from .. import metrics
 from ..events import Envelope
+from ..topology import routing_key
 
 HEADER_CORRELATION_ID = "x-correlation-id"
 HEADER_JOB_ID = "x-job-id"
@@ -42,10 +43,11 @@ def to_message(envelope: Envelope[Any]) -> aio_pika.Message:
 async def publish_confirmed(
     exchange: AbstractExchange, envelope: Envelope[Any], *, timeout: float
 ) -> None:
-    """Publish ``envelope`` under its type; raise :class:`PublishFailed` unless acked."""
+    """Publish ``envelope`` under its routing key (its type; with the model for a request);
+    raise :class:`PublishFailed` unless acked."""
     try:
         confirmation = await exchange.publish(
-            to_message(envelope), routing_key=envelope.type, mandatory=True, timeout=timeout
+            to_message(envelope), routing_key=routing_key(envelope), mandatory=True, timeout=timeout
         )
     except aiormq.exceptions.DeliveryError as exc:
         metrics.publish_failed(envelope.type)

@@ -37,6 +37,14 @@ class Storage(Protocol):
     async def presigned_url(self, key: str, expires_in: int) -> str | None:
         """A URL a browser can GET, or None where the gateway must serve it (local)."""
 
+    async def presigned_put_url(
+        self, key: str, expires_in: int, *, content_length: int
+    ) -> str | None:
+        """A URL a client can PUT exactly ``content_length`` bytes to (None: local)."""
+
+    async def size(self, key: str) -> int:
+        """The object's size in bytes; raises :class:`ObjectNotFound`."""
+
     async def close(self) -> None: ...
 
 

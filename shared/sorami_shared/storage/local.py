@@ -1,24 +1,31 @@
 """A local directory as object storage (the embedded default).
 
 Writes are atomic (a temporary file in the same directory, then ``os.replace``), so a reader
-never sees half a file and a redelivered job simply overwrites. Keys are validated: relative,
-``/``-separated, no ``..``, no empty or hidden segments, so no key can escape the root. There
-are no presigned URLs: the gateway serves these files behind its own signed URLs.
+never sees half a file and a redelivered job simply overwrites. A writer killed between the two
+leaves its temporary file behind; the next write of the same key (the redelivered job) removes
+such leftovers once they are ``STALE_TMP_S`` old (younger ones may be a concurrent writer's).
+
+Keys are validated: relative, ``/``-separated, no ``..``, no empty or hidden segments, so no
+key can escape the root. There are no presigned URLs: the gateway serves these files behind
+its own signed URLs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from . import ObjectNotFound, StorageError
 from .settings import StorageSettings
 
+STALE_TMP_S = 5.0
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=-]*$")
 
 
@@ -87,6 +94,7 @@ class LocalStorage:
                 raise
         except OSError as exc:
             raise StorageError(f"could not write {path}: {exc}") from exc
+        _remove_stale_temporaries(path)
 
     async def get(self, key: str) -> bytes:
         path = self.path_for(key)
@@ -131,5 +139,31 @@ class LocalStorage:
         validate_key(key)
         return None
 
+    async def presigned_put_url(
+        self, key: str, expires_in: int, *, content_length: int
+    ) -> str | None:
+        validate_key(key)
+        return None  # clients send files to the gateway (POST /api/uploads)
+
+    async def size(self, key: str) -> int:
+        path = self.path_for(key)
+        try:
+            stat = await asyncio.to_thread(path.stat)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise ObjectNotFound(key) from exc
+        except OSError as exc:
+            raise StorageError(f"could not stat {key}: {exc}") from exc
+        return stat.st_size
+
     async def close(self) -> None:
         return None
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """The temporary files of earlier writes of ``path`` that never finished (their writer was
+    killed), once ``STALE_TMP_S`` old."""
+    now = time.time()
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):  # gone already: another writer's, or removed
+            if now - stale.stat().st_mtime > STALE_TMP_S:
+                stale.unlink()

@@ -156,6 +156,31 @@ class S3Storage:
         except Exception as exc:  # noqa: BLE001
             raise _storage_error(f"could not presign {key}", exc) from exc
 
+    async def presigned_put_url(
+        self, key: str, expires_in: int, *, content_length: int
+    ) -> str | None:
+        """Signed with the length: S3 refuses a PUT of any other size."""
+        validate_key(key)
+        client = await self._get_client(public=True)
+        params = {"Bucket": self.bucket, "Key": key, "ContentLength": content_length}
+        try:
+            return await client.generate_presigned_url(
+                "put_object", Params=params, ExpiresIn=expires_in
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise _storage_error(f"could not presign a PUT of {key}", exc) from exc
+
+    async def size(self, key: str) -> int:
+        validate_key(key)
+        client = await self._get_client()
+        try:
+            head = await client.head_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:  # noqa: BLE001
+            if _is_not_found(exc):
+                raise ObjectNotFound(key) from exc
+            raise _storage_error(f"could not check {key}", exc) from exc
+        return int(head["ContentLength"])
+
     async def close(self) -> None:
         stack, self._stack, self._client, self._public_client = self._stack, None, None, None
         if stack is not None:
