@@ -1,7 +1,8 @@
 """Random-weight SDXL, FLUX.1-schnell and Wan 2.1 T2V 1.3B builds for the throughput benchmark
 (issue 22 item 7): the published architectures at full size (``tiny=False``), or the same
 classes shrunk for the CPU smoke run (``tiny=True``). Tokenizers are built in code (a byte-level
-CLIP BPE, a character-level T5 unigram): nothing is downloaded; timing does not depend on what
+CLIP BPE, a character-level T5 unigram), the encoders and VAEs by sorami_generator.random_parts
+(which the tests' tiny families use too): nothing is downloaded; timing does not depend on what
 the weights or the vocabulary hold, only on their shapes.
 
 Full-size parameter counts: SDXL UNet 2.6B + CLIP-L + OpenCLIP-bigG; FLUX.1 transformer 11.9B +
@@ -12,50 +13,32 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def t5_tokenizer() -> Any:
-    """A T5 unigram tokenizer over printable ASCII (one token per character)."""
-    from transformers import T5Tokenizer
-
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -1.0)]
-    vocab += [(chr(i), -1.0) for i in range(33, 127)]
-    return T5Tokenizer(vocab=vocab, extra_ids=0)
+from sorami_generator.random_parts import clip_text_encoder, kl_vae, t5_encoder, t5_tokenizer
 
 
 def _clip(width: int, layers: int, *, projection: bool = False) -> Any:
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    config = CLIPTextConfig(
-        vocab_size=49408 if width > 64 else 1024, max_position_embeddings=77, bos_token_id=0,
-        eos_token_id=1, pad_token_id=1, hidden_size=width, intermediate_size=4 * width,
-        projection_dim=width, num_attention_heads=max(1, width // 64),
-        num_hidden_layers=layers, hidden_act="gelu",
+    return clip_text_encoder(
+        projection=projection, vocab_size=49408 if width > 64 else 1024,
+        max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1,
+        hidden_size=width, intermediate_size=4 * width, projection_dim=width,
+        num_attention_heads=max(1, width // 64), num_hidden_layers=layers, hidden_act="gelu",
     )  # fmt: skip
-    return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config).eval()
 
 
 def _t5(tiny: bool, *, umt5: bool = False) -> Any:
-    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
-
     size = (
         {"d_model": 32, "d_ff": 64, "num_layers": 2, "num_heads": 4, "d_kv": 8}
         if tiny
         else {"d_model": 4096, "d_ff": 10240, "num_layers": 24, "num_heads": 64, "d_kv": 64}
     )
-    vocab = 256384 if umt5 and not tiny else 32128 if not tiny else 128
-    common = {"vocab_size": vocab, "feed_forward_proj": "gated-gelu", **size}
-    if umt5:
-        return UMT5EncoderModel(UMT5Config(**common)).eval()
-    return T5EncoderModel(T5Config(**common)).eval()
+    # tiny: room for the shared tokenizer's pieces (fewer than 256)
+    vocab = 256384 if umt5 and not tiny else 32128 if not tiny else 256
+    return t5_encoder(umt5=umt5, vocab_size=vocab, feed_forward_proj="gated-gelu", **size)
 
 
 def _sd_vae(tiny: bool, latent: int = 4, **extra: Any) -> Any:
-    from diffusers import AutoencoderKL
-
-    blocks = (32, 64) if tiny else (128, 256, 512, 512)
-    return AutoencoderKL(
-        block_out_channels=blocks, down_block_types=("DownEncoderBlock2D",) * len(blocks),
-        up_block_types=("UpDecoderBlock2D",) * len(blocks), latent_channels=latent,
+    return kl_vae(
+        (32, 64) if tiny else (128, 256, 512, 512), latent=latent,
         layers_per_block=1 if tiny else 2, norm_num_groups=32, **extra,
     )  # fmt: skip
 

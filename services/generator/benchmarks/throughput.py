@@ -8,7 +8,8 @@ For an image model and a video model it prints: plain ``pipe()`` at two batch si
 job's latency on an idle worker; then a burst of one-image jobs from several users through
 the real ``JobProcessor`` and ``Batcher`` (local storage, an in-process publish): images/s,
 its ratio to both plain figures, p50/p95 job latency, the device's idle fraction between
-batches, the batch sizes, and MFU (FLOPs from ``torch.utils.flop_counter``).
+batches, the batch sizes, and MFU (FLOPs from ``torch.utils.flop_counter``); for images also
+images/s with the full VAE against a tiny autoencoder (the fast decode tier, draft_decode.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import draft_decode  # noqa: E402 - this folder's module, after the path
 
 # --family: one model of that family (full_size.py / families.py), its bench defaults.
 FAMILIES: dict[str, dict[str, Any]] = {
@@ -203,6 +205,8 @@ async def bench_kind(kind: str, a: argparse.Namespace, proc: Any, peak: float | 
     print(f"[{kind}] {shape}, {a.steps} steps, guidance 0: plain pipe() batch 1:"
           f" {one_s * 1000:.0f} ms ({1 / one_s:.2f}/s); batch {big}: {big_s * 1000:.0f} ms"
           f" ({big / big_s:.2f}/s)")  # fmt: skip
+    if kind == "image":  # the fast decode tier (issue 27): full VAE against a tiny one
+        await asyncio.to_thread(draft_decode.report, loaded, env, big, repeats, a.smoke)
     lone = []
     for i in range(repeats):
         _, [latency] = await through_generator(proc, [request(kind, a, "lone", 1000 + i)])

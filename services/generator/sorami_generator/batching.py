@@ -16,6 +16,10 @@ from .requests import PlannedCall
 
 CPU_DEFAULTS = {"max_batch": 8, "max_batch_images": 32, "batch_window_ms": 20.0}
 CUDA_DEFAULTS = {"max_batch": 64, "max_batch_images": 64, "batch_window_ms": 5.0}
+# The default prefetch: a call running, a full one ready, and room for the jobs the gateway's
+# scheduler keeps for interactive users (its default SCHEDULER_INTERACTIVE_RESERVE), so a bulk
+# job alone still fills every call and an interactive job still joins the next one.
+INTERACTIVE_ROOM = 4
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,10 @@ class BatchLimits:
         pick = lambda name: d[name] if getattr(settings, name) is None else getattr(settings, name)  # noqa: E731
         return cls(pick("max_batch"), pick("max_batch_images"), pick("batch_window_ms") / 1000)
 
+    def prefetch(self, settings: Any) -> int:
+        """Deliveries held at once: the setting, else 2 x max_batch + ``INTERACTIVE_ROOM``."""
+        return settings.prefetch or 2 * self.max_batch + INTERACTIVE_ROOM
+
 
 def call_key(call: PlannedCall) -> Hashable:
     """Equal for calls that one pipeline call can serve together: everything but the prompts,
@@ -38,7 +46,9 @@ def call_key(call: PlannedCall) -> Hashable:
     and ``""`` differ; for FLUX/HunyuanVideo it switches true CFG on)."""
     shared = tuple(sorted((k, repr(v)) for k, v in call.kwargs.items() if k not in PER_JOB_KWARGS))
     negative = call.kwargs.get("negative_prompt") is not None
-    return (call.model, call.kind, call.num_frames, call.fps, negative, shared)
+    mode = call.extra.get("mode")  # img2img / inpaint (inputs.py): another pipeline
+    decoder = call.extra.get("decoder")  # draft jobs (tiny autoencoder) batch apart
+    return (call.model, mode, call.kind, call.num_frames, call.fps, negative, decoder, shared)
 
 
 def images_of(call: PlannedCall) -> int:

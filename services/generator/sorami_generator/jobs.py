@@ -19,8 +19,9 @@ import structlog
 from sorami_shared.events import (
     Envelope,
     FailureCode,
-    GenerationProgress,
+    GenerationProgressBatch,
     GenerationRequested,
+    ProgressEntry,
     derived_id,
     new_event,
 )
@@ -32,11 +33,14 @@ from . import metrics
 from .batcher import Batcher, Ticket
 from .batching import BatchLimits
 from .cancels import CancelRegistry
+from .encoding import encoding_for
 from .errors import JobFailed
+from .inputs import plan_with_inputs
 from .outcomes import Cancelled, Completed, JobRun, Outcome, outcome_of, terminal_data
 from .outputs import encode_outputs
 from .pipelines import PipelineCache
-from .progress import ProgressReporter
+from .preview_jobs import preview_parts
+from .progress import ProgressHub, ProgressReporter, min_delta_for
 from .requests import call_parameters, invalid, plan_call, resolve_model
 from .runner import BatchItem
 from .settings import GeneratorSettings, ModelSpec
@@ -72,6 +76,8 @@ class JobProcessor:
             buckets=settings.compile_buckets,
         )
         self._runs: set[JobRun] = set()
+        self.progress = ProgressHub(self._publish_progress)
+        self._min_delta = min_delta_for(settings.progress_max_events)
 
     def abort_all(self) -> None:
         """Shutdown gave up waiting: every job in hand stops and stays for redelivery."""
@@ -130,8 +136,17 @@ class JobProcessor:
         loaded_before = job.params.model in self.pipelines
         loaded = await self.pipelines.get(job.params.model)
         t.load_s = 0.0 if loaded_before else time.perf_counter() - t0
-        call = plan_call(job, spec, call_parameters(loaded.pipe))
+        if job.params.inputs:  # img2img / inpainting: the same weights through from_pipe
+            loaded, call = await plan_with_inputs(self.files.storage, loaded, job, spec)
+        else:
+            call = plan_call(job, spec, call_parameters(loaded.pipe))
         item = BatchItem(call, run.reporter.report_from_thread, run.aborter)
+        previews = preview_parts(
+            job, spec, call, self.settings, self.publish, run.envelope.correlationid
+        )
+        if previews is not None:
+            item.schedule, run.previews = previews
+            item.on_preview = run.previews.offer_from_thread
         ticket = run.ticket = Ticket(job.user_id, job.job_id, loaded, item)
         t0 = time.perf_counter()
         try:
@@ -144,7 +159,16 @@ class JobProcessor:
             batch_id=ticket.batch_id, batch_size=ticket.batch_size
         )
         t0 = time.perf_counter()
-        encoded = await asyncio.to_thread(encode_outputs, job.kind, job.job_id, pixels, call.fps)
+        encoding = encoding_for(job, spec, self.settings, call.seed)
+        encoded = await asyncio.to_thread(
+            encode_outputs,
+            job.kind,
+            job.job_id,
+            pixels,
+            call.fps,
+            encoding,
+            self.settings.encode_threads,
+        )
         t.encode_s, t0 = time.perf_counter() - t0, time.perf_counter()
         run.aborter.raise_if_stopped()
         await self.files.put(encoded.blobs)
@@ -157,6 +181,8 @@ class JobProcessor:
     async def _end(self, run: JobRun, outcome: Outcome) -> None:
         """The one publish of a job's terminal event (after its progress is flushed)."""
         files_left = False
+        if run.previews is not None:
+            run.previews.close()  # no preview after the terminal event
         if isinstance(outcome, Cancelled):
             if run.started:
                 files_left = not await self.files.remove(run.job)
@@ -185,22 +211,30 @@ class JobProcessor:
             run.timings.log_completed(run.job, run.delivery.attempt)
 
     def _reporter(self, run: JobRun) -> ProgressReporter:
-        job = run.job
+        job, correlation_id = run.job, run.envelope.correlationid
 
-        async def publish(percent: int, step: int | None, total: int | None) -> None:
-            data = GenerationProgress(
+        def entry(percent: int, step: int | None, total: int | None) -> ProgressEntry:
+            return ProgressEntry(
                 **job.job_ref(),
                 progress=percent,
                 step=step,
                 total_steps=total,
-            )
-            await self.publish(
-                new_event(data, source=SOURCE, correlation_id=run.envelope.correlationid)
+                correlation_id=correlation_id,
             )
 
         return ProgressReporter(
-            publish, asyncio.get_running_loop(), self.settings.progress_min_interval_s
+            self.progress,
+            entry,
+            asyncio.get_running_loop(),
+            self.settings.progress_min_interval_s,
+            self._min_delta,
         )
+
+    async def _publish_progress(self, entries: list[ProgressEntry]) -> None:
+        """One ``generation.progress`` (version 2) for every job in ``entries``."""
+        data = GenerationProgressBatch(jobs=entries)
+        correlation_id = entries[0].correlation_id or "progress"
+        await self.publish(new_event(data, source=SOURCE, correlation_id=correlation_id))
 
     async def _flush_progress(self, run: JobRun) -> None:
         if run.reporter is not None:

@@ -9,6 +9,7 @@ import sys
 
 from sorami_shared.logging import configure_logging, get_logger
 from sorami_shared.metrics_server import port_option, serve_metrics
+from sorami_shared.process import exit_now
 
 from .settings import GeneratorSettings
 
@@ -18,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="consume generation.requested and generate", parents=[port_option()])
     build = sub.add_parser("build-tiny", help="build the tiny random-weight models")
-    build.add_argument("names", nargs="*", default=["tiny-image", "tiny-video"])
+    build.add_argument("names", nargs="*", default=["tiny-image", "tiny-video", "tiny-i2v"])
     args = parser.parse_args(argv)
 
     settings = GeneratorSettings()
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     port = args.metrics_port or settings.metrics_port
     serve_metrics(port, host=settings.metrics_host, process="generator")
-    return asyncio.run(_run(settings))
+    exit_now(asyncio.run(_run(settings)))  # after a clean stop, skip torch's teardown (seconds)
 
 
 async def _run(settings: GeneratorSettings) -> int:

@@ -46,6 +46,7 @@ class JobRun:
     reporter: ProgressReporter | None = None
     started: bool = False  # it may have written files
     ticket: Any = None  # its place in the batcher; ticket.batch_id once on the device
+    previews: Any = None  # its PreviewSender (preview_jobs.py), when it makes previews
 
     def __post_init__(self) -> None:
         self.timings = JobTimings(queued_at=self.envelope.time)

@@ -1,9 +1,9 @@
-"""Encoding outputs and describing them: PNG per image; H.264 MP4 (yuv420p) plus a PNG poster
-per video. Keys ``{kind}/{job_id}/{index}.{ext}``, so a redelivered job overwrites."""
+"""Encoding outputs and describing them: a PNG, JPEG or WebP per image (:mod:`.encoding`);
+H.264 MP4 (yuv420p) plus a PNG poster per video. Keys ``{kind}/{job_id}/{index}.{ext}``, so a
+redelivered job overwrites."""
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 import uuid
@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from sorami_shared.events import FileInfo, Kind
+
+from .encoding import PNG, ImageEncoding, encode_image, encode_images
 
 PNG_MIME = "image/png"
 MP4_MIME = "video/mp4"
@@ -35,12 +37,7 @@ def output_key(kind: Kind, job_id: uuid.UUID, index: int, ext: str) -> str:
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    # compress_level 6 is PIL's default; deterministic for the same pixels.
-    Image.fromarray(image, "RGB").save(buf, format="PNG")
-    return buf.getvalue()
+    return encode_image(image)
 
 
 def _even(frames: np.ndarray) -> np.ndarray:
@@ -84,21 +81,27 @@ def encode_mp4(frames: np.ndarray, fps: int) -> bytes:
 
 
 def encode_outputs(
-    kind: Kind, job_id: uuid.UUID, pixels: np.ndarray, fps: int | None
+    kind: Kind,
+    job_id: uuid.UUID,
+    pixels: np.ndarray,
+    fps: int | None,
+    encoding: ImageEncoding = PNG,
+    threads: int | None = None,
 ) -> EncodedOutputs:
-    """Blocking (run it in a thread). ``pixels``: (n, H, W, 3) or (n, F, H, W, 3) uint8."""
+    """Blocking (run it in a thread). ``pixels``: (n, H, W, 3) or (n, F, H, W, 3) uint8;
+    ``encoding``: the images' format (videos are MP4 with PNG posters)."""
     files: list[FileInfo] = []
     blobs: list[Blob] = []
     if kind == Kind.IMAGE:
-        for index, image in enumerate(pixels):
-            data = encode_png(image)
-            key = output_key(kind, job_id, index, "png")
-            blobs.append(Blob(key, data, PNG_MIME))
+        mime = encoding.mime_type
+        for index, (image, data) in enumerate(
+            zip(pixels, encode_images(pixels, encoding, threads), strict=True)
+        ):
+            key = output_key(kind, job_id, index, encoding.extension)
+            blobs.append(Blob(key, data, mime))
             h, w = image.shape[:2]
             files.append(
-                FileInfo(
-                    index=index, key=key, mime_type=PNG_MIME, bytes=len(data), width=w, height=h
-                )
+                FileInfo(index=index, key=key, mime_type=mime, bytes=len(data), width=w, height=h)
             )
         return EncodedOutputs(files, blobs)
 

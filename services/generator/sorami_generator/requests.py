@@ -137,7 +137,13 @@ def plan_call(
     elif outputs > 1 or count_kw == "num_images_per_prompt":
         kwargs[count_kw] = outputs
 
+    extra: dict[str, Any] = {}
+    if p.quality == "draft" or spec.draft_only:
+        if spec.kind != Kind.IMAGE or not spec.draft_decoder:
+            raise invalid(f"quality draft needs an image model with a draft_decoder ({p.model!r})")
+        extra["decoder"] = "draft"
     return PlannedCall(
+        extra=extra,
         model=p.model,
         kind=spec.kind,
         seed=seed_for(request.job_id, p.seed),

@@ -11,12 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics
+from . import draft, metrics
 from .devices import make_generator
 from .errors import JobAborted
 from .families import PER_JOB_KWARGS, JobPrompt, family_for
+from .inputs import batch_inputs
 from .interrupts import watching
 from .loaded import LoadedPipeline
+from .previews import PreviewSchedule, project
 from .requests import PlannedCall, call_parameters
 
 
@@ -75,6 +77,9 @@ class BatchItem:
     call: PlannedCall
     on_step: Callable[[int, int], None]
     aborter: Aborter
+    # previews (previews.py): which steps make one, and where its pixels go
+    schedule: PreviewSchedule | None = None
+    on_preview: Callable[[int, int, np.ndarray], None] | None = None
 
 
 def batch_kwargs(loaded: LoadedPipeline, items: list[BatchItem], pad_to: int = 0) -> dict[str, Any]:
@@ -90,6 +95,7 @@ def batch_kwargs(loaded: LoadedPipeline, items: list[BatchItem], pad_to: int = 0
         for i in items
     ]
     kwargs.update(family.batch_kwargs(jobs, pad_to))
+    kwargs.update(batch_inputs([i.call for i in items], len(kwargs["prompt"])))
     seeds = [(i.call.seed + n) % 2**63 for i in items for n in range(i.call.outputs)]
     seeds += [0] * (len(kwargs["prompt"]) - len(seeds))
     for count_kw in ("num_images_per_prompt", "num_videos_per_prompt"):
@@ -97,6 +103,8 @@ def batch_kwargs(loaded: LoadedPipeline, items: list[BatchItem], pad_to: int = 0
             kwargs[count_kw] = 1
     kwargs["generator"] = [make_generator(loaded.placement.device, s) for s in seeds]
     kwargs["output_type"] = family.output_type
+    if items[0].call.extra.get("decoder") == "draft":
+        kwargs["output_type"] = "latent"  # the tiny autoencoder decodes (draft.py)
     return kwargs
 
 
@@ -125,12 +133,19 @@ def run_batch(loaded: LoadedPipeline, items: list[BatchItem], pad_to: int = 0) -
         if every_job_stopped():
             raise JobAborted("every job of the batch was stopped")
 
+    previewing = _previewing(items)
+    if previewing and "callback_on_step_end_tensor_inputs" in accepted:
+        kwargs["callback_on_step_end_tensor_inputs"] = ["latents"]
+
     if "callback_on_step_end" in accepted:
 
         def on_step_end(
             _pipe: Any, step: int, _timestep: Any, cb_kwargs: dict[str, Any]
         ) -> dict[str, Any]:
-            step_done(step + 1, getattr(_pipe, "_num_timesteps", None) or total)
+            steps = getattr(_pipe, "_num_timesteps", None) or total
+            step_done(step + 1, steps)
+            if previewing:
+                _previews(previewing, cb_kwargs.get("latents"), step + 1, steps, loaded)
             return cb_kwargs
 
         kwargs["callback_on_step_end"] = on_step_end
@@ -146,13 +161,51 @@ def run_batch(loaded: LoadedPipeline, items: list[BatchItem], pad_to: int = 0) -
         watching(loaded.block_checks, every_job_stopped),  # stops inside a step too
     ):
         result = pipe(**kwargs)
-        pixels = to_uint8(result.frames if video else result.images, video=video)
+        raw = result.frames if video else result.images
+        if kwargs["output_type"] == "latent":
+            raw = draft.decode(loaded, raw)
+        pixels = to_uint8(raw, video=video)
     out: list[np.ndarray] = []
     start = 0
     for item in items:
         out.append(pixels[start : start + item.call.outputs])
         start += item.call.outputs
     return out
+
+
+def _previewing(items: list[BatchItem]) -> list[tuple[int, BatchItem]]:
+    """(index of its first image in the batch, item) of each item that wants previews."""
+    found, start = [], 0
+    for item in items:
+        if item.schedule is not None and item.on_preview is not None:
+            found.append((start, item))
+        start += item.call.outputs
+    return found
+
+
+def _previews(
+    previewing: list[tuple[int, BatchItem]],
+    latents: Any,
+    step: int,
+    total: int,
+    loaded: LoadedPipeline,
+) -> None:
+    """On the launch thread: project the latents of each job whose preview is due."""
+    if latents is None:
+        return
+    for start, item in previewing:
+        if item.aborter.aborted or not item.schedule.due(step):  # type: ignore[union-attr]
+            continue
+        try:
+            if loaded.spec.preview_decoder:  # a tiny autoencoder named by the model entry
+                rgb = draft.preview_rgb(loaded, latents[start])
+            else:
+                h, w = item.call.height, item.call.width
+                rgb = project(latents[start], loaded.spec.family, h, w)
+        except Exception:  # noqa: BLE001 - a preview never fails its job
+            rgb = None
+        if rgb is not None:
+            item.on_preview(step, total, rgb)  # type: ignore[misc]
 
 
 def to_uint8(pixels: Any, *, video: bool) -> np.ndarray:

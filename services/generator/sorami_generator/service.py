@@ -16,7 +16,11 @@ import time
 from sorami_shared.logging import get_logger
 from sorami_shared.messaging import EventBus
 from sorami_shared.storage import Storage, StorageError, make_storage
-from sorami_shared.topology import GENERATOR_CANCELS, GENERATOR_REQUESTS
+from sorami_shared.topology import (
+    GENERATOR_CANCELS,
+    GENERATOR_REQUESTS,
+    generator_queue_spec,
+)
 
 from .batcher import Batcher
 from .batching import BatchLimits
@@ -79,7 +83,7 @@ async def run_worker(
     pipelines = pipelines or make_pipeline_cache(settings)
     storage = storage or make_storage(settings)
     limits = BatchLimits.resolve(settings, cuda=pipelines.placement.is_cuda)
-    prefetch = settings.prefetch or 2 * limits.max_batch
+    prefetch = limits.prefetch(settings)
     log.info(
         "generator starting",
         device=pipelines.placement.device,
@@ -114,8 +118,11 @@ async def run_worker(
     try:
         # every replica reads every cancel, including those said before it started
         await bus.subscribe(GENERATOR_CANCELS, cancels.on_event, replay_s=settings.cancel_memory_s)
-        await bus.consume(GENERATOR_REQUESTS, processor.handle, prefetch=prefetch)
-        log.info("generator consuming", queue=GENERATOR_REQUESTS.name)
+        # a queue per model served, and the single queue of earlier releases (drained)
+        queues = [generator_queue_spec(model) for model in settings.served]
+        for spec in [*queues, GENERATOR_REQUESTS]:
+            await bus.consume(spec, processor.handle, prefetch=prefetch)
+        log.info("generator consuming", queues=[spec.name for spec in queues])
         await stop.wait()
 
         log.info("shutting down: no new jobs", grace_s=settings.shutdown_grace_s)

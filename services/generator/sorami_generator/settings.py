@@ -17,15 +17,22 @@ from sorami_shared.model_registry import (  # noqa: F401 - re-exported for the g
     ModelSpec,
     load_models_file,
 )
+from sorami_shared.output_options import OutputSettings
 from sorami_shared.settings import ServiceSettings
 from sorami_shared.storage.settings import StorageSettings
 
 
-class GeneratorSettings(ServiceSettings, StorageSettings, ModelRegistrySettings):
+class GeneratorSettings(ServiceSettings, StorageSettings, ModelRegistrySettings, OutputSettings):
     model_config = SettingsConfigDict(env_prefix="SORAMI_GENERATOR_", extra="ignore")
 
     model_cache_dir: Path = Path(".data/models")
     preload_models: list[str] = Field(default_factory=list, description="loaded at start")
+    # The models whose queues (generator.requests.<model>) this generator consumes; empty:
+    # every model of its registry. (``MODELS`` is taken: it adds registry entries.) A model
+    # named here but not in the registry is consumed and its jobs fail unknown_model.
+    serve_models: list[str] = Field(
+        default_factory=list, description="models served (their queues); default: all"
+    )
 
     # Cross-job batching (docs/batching.md). None = the device's default (batching.py).
     max_batch: int | None = Field(default=None, ge=1, description="jobs in one pipeline call")
@@ -35,7 +42,7 @@ class GeneratorSettings(ServiceSettings, StorageSettings, ModelRegistrySettings)
     batch_window_ms: float | None = Field(
         default=None, ge=0, description="wait for batch-mates, only while work is running"
     )
-    prefetch: int | None = Field(default=None, ge=1, description="default: 2 x max_batch")
+    prefetch: int | None = Field(default=None, ge=1, description="default: 2 x max_batch + 4")
     compile_buckets: list[int] = Field(
         default=[1, 2, 4, 8, 16, 32, 64], description="padded batch sizes of compiled models"
     )
@@ -57,9 +64,21 @@ class GeneratorSettings(ServiceSettings, StorageSettings, ModelRegistrySettings)
     # redeliver a job that is still running (docs/reliability.md).
     max_job_s: float = Field(default=1500.0, gt=0)
     progress_min_interval_s: float = Field(default=0.25, ge=0)
+    # At most this many progress events per job after its 0 % (percent rises by 95 / this at
+    # least between two), however many steps it has.
+    progress_max_events: int = Field(default=10, ge=1)
     # Cancel signals remembered, so that a job cancelled while queued never runs (cancels.py).
     cancel_memory_s: float = Field(default=3600.0, gt=0)
     cancel_memory_max: int = Field(default=10_000, ge=1)
+    # Live previews (previews.py): at most this many per image job (0: none), this far apart,
+    # this many px on the longer side, in this format and quality.
+    preview_max: int = Field(default=4, ge=0, le=4)
+    preview_min_interval_s: float = Field(default=0.25, ge=0)
+    preview_size: int = Field(default=256, ge=16, le=256)
+    preview_format: Literal["webp", "jpeg"] = "webp"
+    preview_quality: int = Field(default=60, ge=1, le=100)
+    # Images are encoded on a pool of this many threads (None: one per core), shared by jobs.
+    encode_threads: int | None = Field(default=None, ge=1)
     storage_retry_attempts: int = Field(default=4, ge=1)
     storage_retry_backoff_s: float = Field(default=0.5, ge=0)
     storage_retry_backoff_max_s: float = Field(default=5.0, ge=0)
@@ -70,3 +89,8 @@ class GeneratorSettings(ServiceSettings, StorageSettings, ModelRegistrySettings)
         if unknown:
             raise ValueError(f"preload_models names unknown models: {unknown}")
         return self
+
+    @property
+    def served(self) -> list[str]:
+        """The models whose queues this generator consumes."""
+        return sorted(self.serve_models or self.registry)

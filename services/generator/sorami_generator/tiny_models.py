@@ -1,5 +1,6 @@
 """The built-in tiny random-weight pipelines: ``tiny-image`` (Stable Diffusion family) and
-``tiny-video`` (AnimateDiff, a text-to-video family built on the same SD components).
+``tiny-video`` (AnimateDiff, a text-to-video family built on the same SD components) and
+``tiny-i2v`` (LTX-Video: text-to-video, and image-to-video through LTXImageToVideoPipeline).
 
 They are built in code with a fixed seed, written with ``save_pretrained`` into the model cache,
 and from then on loaded by the same ``from_pretrained`` code as any real model. The build is
@@ -33,6 +34,7 @@ def ensure_built(name: str, cache_dir: Path) -> Path:
     builders: dict[str, Callable[[], Any]] = {
         "tiny-image": build_tiny_image,
         "tiny-video": build_tiny_video,
+        "tiny-i2v": build_tiny_i2v,
     }
     if name not in builders:
         raise KeyError(f"no built-in model {name!r}; known: {sorted(builders)}")
@@ -174,3 +176,40 @@ def build_tiny_video() -> Any:
     return AnimateDiffPipeline(
         **components, motion_adapter=adapter, feature_extractor=None, image_encoder=None
     )
+
+
+def build_tiny_i2v() -> Any:
+    """LTX-Video, tiny: its image-to-video sibling (a video's first frame) is made from it by
+    ``from_pipe`` (sorami_generator.inputs)."""
+    import torch
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXPipeline,
+        LTXVideoTransformer3DModel,
+    )
+
+    from .random_parts import t5_encoder, t5_tokenizer
+
+    torch.manual_seed(SEED + 2)
+    tokenizer = t5_tokenizer()
+    text_encoder = t5_encoder(
+        vocab_size=len(tokenizer), d_model=_TEXT_DIM, d_kv=8, d_ff=37, num_layers=2,
+        num_heads=4, relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1,
+    )  # fmt: skip
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4,
+        attention_head_dim=8, cross_attention_dim=32, num_layers=1, caption_channels=_TEXT_DIM,
+    )  # fmt: skip
+    vae = AutoencoderKLLTXVideo(
+        latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
+        spatio_temporal_scaling=(True, True, False, False), layers_per_block=(1, 1, 1, 1, 1),
+        decoder_spatio_temporal_scaling=(True, True, False, False),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        patch_size=1, patch_size_t=1, encoder_causal=True, decoder_causal=False,
+    )  # fmt: skip
+    vae.use_framewise_encoding = False
+    vae.use_framewise_decoding = False
+    return LTXPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae,
+                       text_encoder=text_encoder, tokenizer=tokenizer,
+                       transformer=transformer)  # fmt: skip

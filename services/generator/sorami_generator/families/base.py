@@ -22,7 +22,14 @@ from sorami_shared.model_families import FAMILIES
 from sorami_shared.model_registry import ModelSpec
 
 # Per job, not part of the key: what a batch passes as one list entry per image.
-PER_JOB_KWARGS = {"prompt", "negative_prompt", "num_images_per_prompt", "num_videos_per_prompt"}
+PER_JOB_KWARGS = {
+    "prompt",
+    "negative_prompt",
+    "num_images_per_prompt",
+    "num_videos_per_prompt",
+    "image",  # input images (issue 26: inputs.py); the mode is in the batching key
+    "mask_image",
+}
 
 
 class ModelMismatch(ValueError):
