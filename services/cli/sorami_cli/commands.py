@@ -130,6 +130,13 @@ def _on_job(
     return with_kind(client, args.job_id, args.kind, lambda kind: call(kind, args.job_id))
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .batches import cmd_batch as run
+
+    with _client(args) as client:
+        return run(args, client)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with _client(args) as client:
         _, status = _on_job(client, args, client.status)

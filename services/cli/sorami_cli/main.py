@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_generate(sub, common)
 
+    p = sub.add_parser("batch", parents=[common], help="submit a JSONL file of jobs at once")
+    p.add_argument("file", metavar="FILE.jsonl", help="one generate body per line (at most 1000)")
+    p.add_argument("--kind", choices=("image", "video"), default="image")
+    p.add_argument("--wait", action="store_true", help="progress bar until every job finished")
+    p.add_argument("--timeout", type=finite_number, default=3600.0, help="seconds --wait waits")
+    p.set_defaults(func=commands.cmd_batch)
+
     for name, func, help_ in (
         ("status", commands.cmd_status, "a job's status and progress"),
         ("result", commands.cmd_result, "a job's result with its file URLs"),

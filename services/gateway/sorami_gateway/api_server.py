@@ -24,6 +24,7 @@ import uvicorn
 from fastapi import FastAPI
 from sorami_shared.logging import configure_logging, get_logger
 from sorami_shared.metrics_server import serve_metrics
+from sorami_shared.process import exit_now
 
 from .app import close_event_streams, create_app
 from .settings import GatewaySettings
@@ -68,6 +69,7 @@ def _worker(host: str, port: int, sock: socket.socket, index: int) -> None:
         f"gateway-api-{index}", fmt=settings.effective_log_format, level=settings.log_level
     )
     _serve(settings, host, port, sock)
+    exit_now(0)
 
 
 def run_api(settings: GatewaySettings, host: str, port: int, metrics_port: int | None) -> None:

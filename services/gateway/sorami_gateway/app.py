@@ -12,8 +12,10 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from sorami_shared.logging import get_logger
 
+from .batches import routes as batches_routes
 from .events import routes as events_routes
 from .events.hub import EventHub
+from .events.previews import PreviewListener
 from .generations import routes as generations_routes
 from .generations import routes_control, routes_history, routes_models, routes_webhooks
 from .generations.metrics import instrument_http
@@ -40,6 +42,8 @@ from .rest.errors import install_error_handlers
 from .rest.middleware import RequestContextMiddleware
 from .rest.web_app import mount_web_app
 from .settings import GatewaySettings
+from .uploads import direct as uploads_direct
+from .uploads import routes as uploads_routes
 from .webhooks.routes import router_for as webhooks_router_for
 
 log = get_logger(__name__)
@@ -69,12 +73,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         log.info("gateway api started", environment=settings.environment.value)
         hub: EventHub | None = None
+        previews: PreviewListener | None = None
         try:
             hub = EventHub(settings.database_url)
             events_routes.hub_component.provide(app, hub)
             hub.start()
+            previews = PreviewListener(settings.amqp_url, hub)  # live previews, never stored
+            previews.start()
             yield
         finally:
+            if previews is not None:
+                await previews.aclose()
             if hub is not None:
                 await hub.aclose()
             await authenticator.close()
@@ -96,8 +105,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_guard_handlers(app)
     app.include_router(health.router)
+    # before /api/{kind}/...: "uploads" is not a kind (DELETE /api/{kind}/{job_id})
+    app.include_router(uploads_routes.router)  # /api/uploads: users' input images
+    app.include_router(uploads_direct.router)  # /api/uploads/direct: S3 presigned PUTs
     app.include_router(notifications_routes.router)
     app.include_router(routes_models.router)
+    # before /api/{kind}/...: "batches" would be taken for a kind
+    app.include_router(batches_routes.router)  # bulk jobs
     app.include_router(generations_routes.router)
     app.include_router(routes_control.router)  # cancel, delete
     app.include_router(events_routes.router)  # server-sent events
@@ -107,7 +121,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(openai_router)  # /v1: the OpenAI-compatible facade
     app.include_router(routes_history.router)  # /api/generations: both kinds (web gallery)
     app.include_router(routes_dev.router)  # /api/dev/token: development sign-in
-    document_generate_bodies(app, request_models, OPENAI_BODIES)
+    document_generate_bodies(app, request_models, {**OPENAI_BODIES, **batches_routes.BODIES})
     document_json_bodies(app)
     mount_web_app(app, settings)  # last: "/" matches whatever the API did not
     return app

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from sorami_shared.logging import configure_logging, get_logger
 from sorami_shared.messaging import EventBus
 from sorami_shared.metrics_server import port_option, serve_metrics
+from sorami_shared.process import exit_now
 
 from .settings import GatewaySettings
 
@@ -37,10 +38,12 @@ async def run_relay(settings: GatewaySettings, stop: asyncio.Event) -> None:
 
     from .infra.db import create_engine, create_session_factory
     from .outbox.metrics import sample_outbox
+    from .workers.dead_letters import DeadLetterReleaser
     from .workers.janitor import Janitor
     from .workers.relay import OutboxRelay
+    from .workers.scheduler import Scheduler
 
-    engine = create_engine(settings, pool_size=3, max_overflow=2)
+    engine = create_engine(settings, pool_size=4, max_overflow=2)
     bus = EventBus(settings.amqp_url, source=SOURCE)
     sessions = create_session_factory(engine)
     try:
@@ -50,8 +53,17 @@ async def run_relay(settings: GatewaySettings, stop: asyncio.Event) -> None:
         storage = None
     work = [
         OutboxRelay(settings, sessions, bus, stop=stop).run(),
+        # the database is the queue of record: the scheduler releases jobs into the outbox
+        Scheduler(settings, sessions, stop=stop).run(),
+        # a request the broker dead-lettered is released again at once (bounded), then failed
+        DeadLetterReleaser(settings, sessions, stop=stop).run(),
         sample_outbox(sessions, stop, settings.metrics_sample_interval_s),
-        sample_queues(settings.amqp_url, stop, interval_s=settings.metrics_sample_interval_s),
+        sample_queues(
+            settings.amqp_url,
+            stop,
+            interval_s=settings.metrics_sample_interval_s,
+            models=tuple(sorted(settings.registry)),
+        ),
     ]
     if storage is not None:
         # The janitor (storage deletions, event-log retention) lives beside the relay: both
@@ -127,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     api = commands.add_parser("api", help="serve the REST API", parents=[metrics])
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
-    commands.add_parser("relay", help="publish the outbox", parents=[metrics])
+    commands.add_parser(
+        "relay", help="schedule queued jobs and publish the outbox", parents=[metrics]
+    )
     commands.add_parser("projector", help="project generator/notifier events", parents=[metrics])
     commands.add_parser(
         "watchdog", help="re-send, then fail, jobs that stopped progressing", parents=[metrics]
@@ -161,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         _run_until_signalled(lambda stop: run_deliverer(settings, stop))
     elif args.command == "migrate":
         run_migrate(settings)
-    return 0
+        return 0
+    exit_now(0)  # stopped cleanly and logged it: skip the interpreter's teardown (seconds)
 
 
 if __name__ == "__main__":

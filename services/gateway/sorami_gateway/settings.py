@@ -8,16 +8,18 @@ defaults and limits, ``MODELS_FILE`` / ``MODELS``); the request models of
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 from sorami_shared.dev_tokens import DEVELOPMENT_JWT_SECRET, DEVELOPMENT_TOKEN_TTL_S
 from sorami_shared.events import Kind
 from sorami_shared.model_registry import ModelRegistrySettings
+from sorami_shared.output_options import OutputSettings
 from sorami_shared.settings import Environment, ServiceSettings
 from sorami_shared.storage.settings import StorageSettings
 
+from .upload_settings import UploadSettings
 from .webhook_settings import WebhookSettings
 
 # Used only when environment=development and no secret is configured; refused elsewhere.
@@ -57,7 +59,7 @@ class VideoLimits(KindLimits):
     pass
 
 
-class GatewaySettings(ServiceSettings, StorageSettings, ModelRegistrySettings):
+class GatewaySettings(ServiceSettings, StorageSettings, ModelRegistrySettings, OutputSettings):
     model_config = SettingsConfigDict(
         env_prefix="SORAMI_GATEWAY_", env_nested_delimiter="__", extra="ignore"
     )
@@ -103,6 +105,12 @@ class GatewaySettings(ServiceSettings, StorageSettings, ModelRegistrySettings):
         default=10, ge=0, description="a user's PENDING + PROCESSING generations at most"
     )
     unfinished_jobs_retry_after_s: int = Field(default=5, ge=1)
+    # bulk jobs (POST /api/batches): their own cap, not counted in max_unfinished_jobs
+    batch_max_items: int = Field(default=1000, ge=1, description="jobs in one batch at most")
+    max_unfinished_batch_jobs: int = Field(
+        default=5000, ge=0, description="a user's unfinished batch jobs at most (0 = off)"
+    )
+    batch_max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     idempotency_key_ttl_s: int = Field(
         default=24 * 3600, ge=1, description="how long an Idempotency-Key answers the same job"
     )
@@ -117,6 +125,27 @@ class GatewaySettings(ServiceSettings, StorageSettings, ModelRegistrySettings):
     relay_batch_size: int = 100
     relay_publish_timeout_s: float = 5.0
     relay_max_backoff_s: float = 10.0
+
+    # --- scheduler (a loop of every relay: the database is the queue of record) ---
+    scheduler_slots_per_consumer: int = Field(
+        default=20, ge=1, description="jobs in flight per generator consumer (its prefetch)"
+    )
+    scheduler_interactive_reserve: int = Field(
+        default=4,
+        ge=0,
+        description="of a consumer's slots, how many batch jobs never take (kept for"
+        " interactive jobs, which then start with the next pipeline call)",
+    )
+    scheduler_poll_interval_s: float = Field(default=1.0, gt=0)
+    scheduler_capacity_refresh_s: float = Field(
+        default=1.0, gt=0, description="how long a queue's consumer count is trusted"
+    )
+    scheduler_position_interval_s: float = Field(
+        default=1.0, gt=0, description="queue positions are recomputed at most this often"
+    )
+    scheduler_policy: Literal["fair", "fifo"] = Field(
+        default="fair", description="fair: tiers, then fair share; fifo: age only (a baseline)"
+    )
 
     # --- metrics (the relay and the watchdog sample the outbox and the broker's queues) ---
     metrics_sample_interval_s: float = Field(default=15.0, gt=0)
@@ -175,6 +204,17 @@ class GatewaySettings(ServiceSettings, StorageSettings, ModelRegistrySettings):
     # --- webhooks (SORAMI_GATEWAY_WEBHOOKS__...; see webhook_settings.py) ---
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
+    # --- lifetimes (issue 26): results and uploads expire; a request may ask for less ---
+    retention_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="results and uploads are deleted this long after they are made (None: "
+        "results are kept; uploads follow UPLOADS__TTL_S); a request's expires_after (seconds) "
+        "may only shorten it",
+    )
+    # --- uploads (SORAMI_GATEWAY_UPLOADS__...; see upload_settings.py) ---
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
+
     # --- web app (see web_app.py) ---
     serve_web: bool = Field(default=True, description="serve the web app at /")
     web_dir: Path | None = Field(default=None, description="default: the packaged web app")
@@ -195,6 +235,23 @@ class GatewaySettings(ServiceSettings, StorageSettings, ModelRegistrySettings):
     openai_model_aliases: dict[str, str] = Field(
         default_factory=dict, description='e.g. {"dall-e-3": "sd-turbo", "sora-2": "wan-1.3b"}'
     )
+
+    @model_validator(mode="after")
+    def _batch_keeps_a_slot(self) -> Self:
+        if self.scheduler_interactive_reserve >= self.scheduler_slots_per_consumer:
+            raise ValueError(
+                "scheduler_interactive_reserve must be below scheduler_slots_per_consumer"
+                f" ({self.scheduler_slots_per_consumer}): batch jobs would never start"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _retention_bounds_uploads(self) -> Self:
+        """An upload lives at most ``retention_days`` too (its TTL is capped)."""
+        if self.retention_days is not None:
+            most = max(1, round(self.retention_days * 86400))
+            self.uploads.ttl_s = min(self.uploads.ttl_s, most)
+        return self
 
     @model_validator(mode="after")
     def _refuse_development_secrets(self) -> Self:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterator
+from typing import Any
 
 from sorami_shared.logging import get_logger
 
@@ -29,6 +30,8 @@ class EventHub:
         self.closing = asyncio.Event()
         self.listening = asyncio.Event()
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        # live previews (events/previews.py), per user: each open stream's own short queue
+        self._previews: dict[str, list[deque[dict[str, Any]]]] = defaultdict(list)
         self._task: asyncio.Task[None] | None = None
         self.slots = StreamSlots()  # the per-user cap on open streams (this process)
 
@@ -62,6 +65,28 @@ class EventHub:
                 waiters.discard(event)
                 if not waiters:
                     del self._waiters[user_id]
+
+    @contextlib.contextmanager
+    def preview_feed(self, user_id: str) -> Iterator[deque[dict[str, Any]]]:
+        """The user's previews from now on (the newest 8 kept); ``push_preview`` also wakes
+        the user's streams (``subscription``)."""
+        feed: deque[dict[str, Any]] = deque(maxlen=8)
+        self._previews[user_id].append(feed)
+        try:
+            yield feed
+        finally:
+            feeds = self._previews.get(user_id)
+            if feeds is not None:
+                feeds[:] = [f for f in feeds if f is not feed]
+                if not feeds:
+                    del self._previews[user_id]
+
+    def push_preview(self, user_id: str, data: dict[str, Any]) -> None:
+        feeds = self._previews.get(user_id)
+        if feeds:
+            for feed in feeds:
+                feed.append(data)
+            self._wake(user_id)
 
     @property
     def streams(self) -> int:

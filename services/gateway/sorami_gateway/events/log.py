@@ -29,6 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .tables import UserEvent, UserEventLogState
 
 NOTIFY_CHANNEL = "sorami_gateway_user_events"
+# The scheduler's wake-up (scheduling/release.py): a create, and every logged event that may
+# free a generator slot (a status change, a terminal event, a deletion). Progress, queue
+# positions and notifications never do, so they do not wake it (a 20-step job's progress
+# would otherwise cost a release pass each); its poll is the safety net.
+SCHEDULER_CHANNEL = "sorami_gateway_queue"
 # hashtextextended(user_id, USER_LOCK_SEED): the key of a user's advisory lock
 USER_LOCK_SEED = 7
 
@@ -40,6 +45,8 @@ FAILED = "generation.failed"
 CANCELLED = "generation.cancelled"
 DELETED = "generation.deleted"
 NOTIFICATION = "notification.created"
+QUEUED = "generation.queued"
+FREES_NO_SLOT = frozenset({PROGRESS, QUEUED, NOTIFICATION})
 
 
 async def take_user_log_lock(session: AsyncSession, user_id: str) -> None:
@@ -62,7 +69,16 @@ async def append(
     await session.execute(
         sa.insert(UserEvent).values(user_id=user_id, type=type, job_id=job_id, data=data)
     )
-    await session.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, user_id)))
+    await session.execute(notify_user(user_id, wake_scheduler=type not in FREES_NO_SLOT))
+
+
+def notify_user(user_id: str, *, wake_scheduler: bool) -> sa.Select[Any]:
+    """One statement: the ``NOTIFY`` that wakes the user's streams, and the scheduler's too when
+    what was written may free a slot or adds a job."""
+    notify = [sa.func.pg_notify(NOTIFY_CHANNEL, user_id)]
+    if wake_scheduler:
+        notify.append(sa.func.pg_notify(SCHEDULER_CHANNEL, ""))
+    return sa.select(*notify)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ async def stream_events(
             yield _frame(None, "resync", {"reason": resync})
         yield _frame(None, "ready", {"last_event_id": cursor})
         last_write = loop.time()
-        with hub.subscription(user_id) as wake:
+        with hub.subscription(user_id) as wake, hub.preview_feed(user_id) as previews:
             while not hub.closing.is_set() and loop.time() - opened < s.events_max_stream_s:
                 wake.clear()  # before the query: a NOTIFY during it is not lost
                 try:
@@ -76,7 +76,11 @@ async def stream_events(
                     yield _frame(item.id, item.type, data)
                     cursor = item.id
                     sent += 1
-                if batch:
+                wrote = bool(batch)
+                while previews:  # live only: no id, never replayed (events/previews.py)
+                    yield _frame(None, "preview", previews.popleft())
+                    wrote = True
+                if wrote:
                     last_write = loop.time()
                 if len(batch) >= s.events_batch_size:
                     continue

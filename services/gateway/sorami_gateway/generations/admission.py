@@ -12,8 +12,8 @@ retry racing its first attempt waits for it and then finds its job):
    ``x-stainless-retry-count``): the job the first attempt stored, if any; a first attempt
    always creates, so two deliberate identical requests are two jobs;
 3. the per-user limits (429 :class:`~sorami_gateway.guards.limits.LimitExceeded`);
-4. the create (the generation, its ``generation.requested`` in the outbox, its webhook, the
-   first event of the user's log), and the key's answer stored beside it.
+4. the create (the generation, its ``generation.requested`` queued for the scheduler, its
+   webhook, the first event of the user's log), and the key's answer stored beside it.
 
 The job id is minted here, before anything else, and is the row's id and the event's.
 """
@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sorami_shared.events import GenerationRequested, Kind, new_event
+from sorami_shared.events import GenerationRequested, InputFile, Kind, new_event
 from sorami_shared.logging import get_logger
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,7 +38,8 @@ from ..guards.idempotency import (
 )
 from ..guards.limits import cap_refusal, rate_refusal
 from ..infra.db import driver_connection
-from ..outbox.writer import NOTIFY_CHANNEL as OUTBOX_CHANNEL
+from ..scheduling.policy import job_cost
+from ..scheduling.release import QUEUE_CHANNEL
 from ..settings import GatewaySettings
 from ..webhooks.outbox import chosen_events
 from . import metrics
@@ -62,6 +63,8 @@ class Ask:
     scope: str  # the route, e.g. "POST /api/images/generate": keys are per user and scope
     idempotency_key: str | None = None
     sdk_retry: bool = False  # a retried POST without a key: answer the first attempt's job
+    inputs: list[InputFile] | None = None  # the request's input images, resolved (issue 26)
+    lifetime_s: int | None = None  # the results' lifetime (lifetimes.py); None: kept
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,11 @@ class Admitted:
     status_code: int
     body: dict[str, Any]
     replayed: bool  # True: a retry; the stored answer, nothing created
+
+
+EXPIRES_AT = (
+    "UPDATE generations SET expires_at = created_at + make_interval(secs => $2) WHERE id = $1"
+)
 
 
 def accepted_body(job_id: uuid.UUID) -> dict[str, Any]:
@@ -82,7 +90,7 @@ def statement_arguments(
     """What :func:`~.create_sql.admit_statement` binds for ``ask`` (JSON as text), and the
     model the job runs."""
     request, key = ask.request, ask.idempotency_key
-    params = request.to_params()
+    params = request.to_params(ask.inputs)
     event = new_event(
         GenerationRequested(job_id=job_id, user_id=ask.user_id, kind=ask.kind, params=params),
         source=EVENT_SOURCE,
@@ -118,9 +126,17 @@ def statement_arguments(
         "retry_window_s": settings.openai_retry_window_s,
         "webhook_url": request.webhook_url,
         "webhook_events": chosen_events(request.webhook_events) if request.webhook_url else None,
-        "outbox_channel": OUTBOX_CHANNEL,
+        "outbox_channel": QUEUE_CHANNEL,  # the job waits in generation_queue: wake the scheduler
         "events_channel": user_events.NOTIFY_CHANNEL,
         "user_lock_seed": user_events.USER_LOCK_SEED,
+        "model": params.model,
+        "cost": job_cost(
+            params.num_images,
+            params.num_frames,
+            params.num_inference_steps,
+            params.width,
+            params.height,
+        ),
     }
     return arguments, params.model
 
@@ -131,7 +147,13 @@ async def admit(engine: AsyncEngine, settings: GatewaySettings, ask: Ask) -> Adm
     arguments, model = statement_arguments(settings, ask, job_id)
     try:
         async with driver_connection(engine) as conn:
-            done = await admit_statement(conn, arguments)
+            if ask.lifetime_s is None:  # one statement, one round trip
+                done = await admit_statement(conn, arguments)
+            else:  # the expiry in the transaction that creates the row
+                async with conn.transaction():
+                    done = await admit_statement(conn, arguments)
+                    if done.outcome == "created":
+                        await conn.execute(EXPIRES_AT, job_id, ask.lifetime_s)
     except KeyRace:
         raise IdempotencyRace(ask.idempotency_key or "") from None
     if done.outcome == "created":

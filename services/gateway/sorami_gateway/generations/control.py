@@ -53,9 +53,7 @@ async def _locked(
     )
 
 
-async def _cancel_locked(
-    session: AsyncSession, generation: Generation, correlation_id: str
-) -> None:
+async def cancel_locked(session: AsyncSession, generation: Generation, correlation_id: str) -> None:
     change = on_cancelled(State(Status(generation.status), generation.progress))
     assert change is not None  # the caller checked the status under the row lock
     await session.execute(
@@ -96,7 +94,7 @@ async def cancel_generation(
         return generation, False
     if status.terminal:
         raise CannotCancel(status)
-    await _cancel_locked(session, generation, correlation_id)
+    await cancel_locked(session, generation, correlation_id)
     await append_generation(session, generation, user_events.CANCELLED)
     return generation, True
 
@@ -111,7 +109,7 @@ async def delete_generation(
         tomb = await storage_deletions.tombstone(session, job_id)
         return tomb is not None and tomb.user_id == user_id and tomb.kind == kind.value
     if not Status(generation.status).terminal:
-        await _cancel_locked(session, generation, correlation_id)
+        await cancel_locked(session, generation, correlation_id)
     await storage_deletions.schedule(
         session,
         job_id=job_id,

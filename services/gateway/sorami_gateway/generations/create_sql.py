@@ -1,4 +1,5 @@
-"""The create path's one statement: ``sorami_admit_generation`` (migration 0006), called on
+"""The create path's one statement: ``sorami_admit_generation`` (migration 0006, re-made by
+0007 to queue the job in ``generation_queue`` for the scheduler), called on
 the pooled connection's driver, outside any transaction block, so the whole admission (quota
 lock and charge, idempotency, limits, the rows, both NOTIFYs) is ONE round trip and one
 implicit transaction. The statement text is built once; asyncpg prepares it once per
@@ -16,7 +17,7 @@ ARGUMENTS = (
     "job_id user_id kind params correlation_id event_id event_type event_payload "
     "user_event_type user_event_data rate_limit rate_window_s max_unfinished "
     "scope idempotency_key fingerprint idempotency_ttl_s retry_params retry_window_s "
-    "webhook_url webhook_events outbox_channel events_channel user_lock_seed"
+    "webhook_url webhook_events outbox_channel events_channel user_lock_seed model cost"
 ).split()
 
 STATEMENT = (

@@ -9,12 +9,16 @@ from typing import Annotated
 
 from fastapi import Depends
 from sorami_shared.events import Kind
+from sorami_shared.storage import Storage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..guards.idempotency import IdempotencyKeyHeader
+from ..media.urls import StorageDep
 from ..rest.deps import CorrelationId, CurrentUser, EngineDep, SettingsDep
 from ..settings import GatewaySettings
 from .admission import Admitted, Ask, admit
+from .inputs import resolve_inputs
+from .lifetimes import lifetime_s
 from .requests import GenerateRequestBase, RequestModels, RequestModelsDep
 
 
@@ -26,13 +30,24 @@ class Creator:
     request_models: RequestModels
     correlation_id: str
     idempotency_key: str | None
+    storage: Storage | None = None
 
     async def admit(
         self, kind: Kind, request: GenerateRequestBase, scope: str, *, sdk_retry: bool = False
     ) -> Admitted:
         """Admit and commit (see :func:`~sorami_gateway.generations.admission.admit`)."""
+        lifetime = lifetime_s(self.settings, request)
+        inputs = await resolve_inputs(self.engine, self.storage, self.user_id, request)
         ask = Ask(
-            self.user_id, kind, request, self.correlation_id, scope, self.idempotency_key, sdk_retry
+            self.user_id,
+            kind,
+            request,
+            self.correlation_id,
+            scope,
+            self.idempotency_key,
+            sdk_retry,
+            inputs,
+            lifetime,
         )
         return await admit(self.engine, self.settings, ask)
 
@@ -43,9 +58,12 @@ async def creator(
     settings: SettingsDep,
     request_models: RequestModelsDep,
     correlation_id: CorrelationId,
+    storage: StorageDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Creator:
-    return Creator(user_id, engine, settings, request_models, correlation_id, idempotency_key)
+    return Creator(
+        user_id, engine, settings, request_models, correlation_id, idempotency_key, storage
+    )
 
 
 CreatorDep = Annotated[Creator, Depends(creator)]

@@ -29,12 +29,14 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
-from sorami_shared.events import GenerationParams, Kind
+from sorami_shared.events import GenerationParams, InputFile, Kind
 from sorami_shared.model_registry import ModelSpec
 
 from ..rest.deps import Component
 from ..settings import GatewaySettings
+from ..uploads.refs import DEFAULT_STRENGTH, input_fields
 from ..webhooks import urls as webhook_urls
+from . import output_fields
 from .model_catalog import allowed_models
 
 MAX_SEED = 2**32 - 1
@@ -47,15 +49,26 @@ def _no_nul(value: str | None) -> str | None:
     return value
 
 
+# Request fields the create path handles beside the event's parameters (the job's webhook, its
+# input images, its lifetime): ``to_params`` leaves them out, so a path that cannot handle them
+# must refuse them (batches/routes.py), never drop them.
+BESIDE_PARAMS = frozenset({*webhook_urls.FIELDS, "image", "mask", "expires_after"})
+
+
 class GenerateRequestBase(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
 
     webhook_url: str | None = None  # declared per app in build_request_model
     webhook_events: list[str] | None = None
 
-    def to_params(self) -> GenerationParams:
-        """The event's parameters; the gateway picks (and stores) a seed when none was given."""
-        values: dict[str, Any] = self.model_dump(exclude=set(webhook_urls.FIELDS))
+    def to_params(self, inputs: list[InputFile] | None = None) -> GenerationParams:
+        """The event's parameters; the gateway picks (and stores) a seed when none was given.
+        ``inputs``: the request's input images, resolved (uploads.inputs)."""
+        values: dict[str, Any] = self.model_dump(exclude=set(BESIDE_PARAMS))
+        if inputs:
+            values["inputs"] = inputs
+            if "strength" in values and values["strength"] is None:
+                values["strength"] = DEFAULT_STRENGTH
         if values.get("seed") is None:
             values["seed"] = secrets.randbelow(MAX_SEED + 1)
         model = values["model"]
@@ -158,20 +171,28 @@ def build_request_model(kind: Kind, settings: GatewaySettings) -> type[GenerateR
         ),
         "seed": (Annotated[int | None, Field(ge=0, le=MAX_SEED)], None),
         **webhook_urls.request_fields(settings.webhooks, settings.environment),
+        # seconds; at most the operator's retention (lifetimes.py checks, 422 otherwise)
+        "expires_after": (Annotated[int | None, Field(ge=1, le=10 * 366 * 86400)], None),
     }
+    rules: dict[str, Any] = {}
     if kind == Kind.IMAGE:
         fields["num_images"] = _bounded(int, 1, limits.max_num_images)
+        fields.update(output_fields.fields())
+        rules.update(output_fields.validators(specs, models[0], settings))
     else:
         fields["num_frames"] = _bounded(int, 1, limits.max_num_frames)
         fields["fps"] = _bounded(int, 1, limits.max_fps)
-    unfitted = ("prompt", "model", "seed", *webhook_urls.FIELDS)
+    fields.update(input_fields(kind == Kind.IMAGE))  # issue 26: the model says if it takes them
+    unfitted = ("prompt", "model", "seed", "expires_after", *webhook_urls.FIELDS)
+    unfitted += output_fields.NAMES
     fitted = [name for name in fields if name not in unfitted]
+    rules.update(_model_rules(specs, models[0], fitted))
     return create_model(  # type: ignore[call-overload,no-any-return]
         f"{kind.value.capitalize()}GenerateRequest",
         __base__=GenerateRequestBase,
         __doc__=f"Parameters of a {kind.value} generation; what a field left out gets, and "
         "what each model takes: GET /api/models.",
-        __validators__=_model_rules(specs, models[0], fitted),
+        __validators__=rules,
         **fields,
     )
 

@@ -20,6 +20,7 @@ from ..rest.deps import (
     page_cursor,
 )
 from ..rest.errors import UNAUTHENTICATED, body_validation_error
+from . import lifetimes
 from . import service as generations
 from .creation import CreatorDep
 from .schemas import (
@@ -113,10 +114,19 @@ async def generation_status(
     return JSONResponse(answer)
 
 
-@router.get("/{kind}/{job_id}/result", response_model=GenerationResultPublic, responses=NOT_FOUND)
+@router.get(
+    "/{kind}/{job_id}/result",
+    response_model=GenerationResultPublic,
+    responses={**NOT_FOUND, 410: {"description": "The result expired (expires_at passed)"}},
+)
 async def generation_result(
     kind: KindPath, job_id: uuid.UUID, user_id: CurrentUser, session: SessionDep, urls: MediaUrlsDep
 ) -> GenerationResultPublic:
     generation = await _owned(session, user_id, kind, job_id)
+    if lifetimes.expired(generation.expires_at):
+        raise lifetimes.gone(generation)
     files = await generations.files_of(session, [generation.id])
-    return await generations.result_of(generation, files.get(generation.id, []), urls)
+    places = await generations.queue_places(session, [generation])
+    return await generations.result_of(
+        generation, files.get(generation.id, []), urls, places.get(generation.id)
+    )

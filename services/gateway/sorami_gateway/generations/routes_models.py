@@ -43,6 +43,7 @@ class ModelRules(BaseModel):
     negative_prompt: str  # cfg (needs guidance_scale > 1) | true_cfg | none
     guidance: str  # cfg | embedded | true_cfg | none (guidance_scale must be 0)
     max_prompt_tokens: int  # longer prompts are truncated
+    inputs: list[str] = []  # input images it takes: image (img2img, first frame), mask
 
 
 class ModelInfo(BaseModel):

@@ -36,6 +36,13 @@ class GenerationStatusPublic(BaseModel):
     progress: int
     error: str | None
     error_code: str | None
+    expires_at: datetime | None = None  # the results are removed then (null: kept)
+    # while it waits in the scheduler's queue (PENDING, not yet released): where it stands
+    # among the jobs of its model (1 = next), about when it starts, and what it waits for
+    # ("worker": no generator serves its model right now)
+    queue_position: int | None = None
+    eta_s: float | None = None
+    waiting_for: str | None = None
 
 
 class FilePublic(BaseModel):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sorami_shared.events import Kind
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..infra.cursor import Cursor, fetch_page, keyset_page, next_cursor
 from ..media.urls import MediaUrls
+from ..scheduling.tables import QueuedJob
 from .schemas import (
     FilePublic,
     GenerationPage,
@@ -88,11 +90,34 @@ def status_of(generation: Generation) -> GenerationStatusPublic:
         progress=generation.progress,
         error=generation.error,
         error_code=generation.error_code,
+        expires_at=generation.expires_at,
     )
 
 
+async def queue_places(
+    session: AsyncSession, rows: Sequence[Generation]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Where each PENDING one of ``rows`` waits in the scheduler's queue (as ``/status``
+    says it): so a page loaded anew (a reload) shows it too, not only a live event."""
+    pending = [r.id for r in rows if r.status == "PENDING"]
+    if not pending:
+        return {}
+    found = await session.execute(
+        sa.select(
+            QueuedJob.job_id, QueuedJob.position, QueuedJob.eta_s, QueuedJob.waiting_for
+        ).where(QueuedJob.job_id.in_(pending))  # type: ignore[attr-defined]
+    )
+    return {
+        job: {"queue_position": position, "eta_s": eta, "waiting_for": waiting}
+        for job, position, eta, waiting in found.all()
+    }
+
+
 async def result_of(
-    generation: Generation, files: Sequence[GenerationFile], urls: MediaUrls
+    generation: Generation,
+    files: Sequence[GenerationFile],
+    urls: MediaUrls,
+    place: dict[str, Any] | None = None,
 ) -> GenerationResultPublic:
     public_files = [
         FilePublic(
@@ -101,9 +126,10 @@ async def result_of(
             poster_url=await urls.url(f.poster_key) if f.poster_key else None,
         )
         for f in files
+        if not generation.files_expired
     ]
     return GenerationResultPublic(
-        **status_of(generation).model_dump(),
+        **(status_of(generation).model_dump() | (place or {})),
         params=generation.params,
         created_at=generation.created_at,  # type: ignore[arg-type]
         completed_at=generation.completed_at,
@@ -124,5 +150,9 @@ async def history_page(
         session, user_id=user_id, kind=kind, cursor=cursor, limit=limit
     )
     files = await files_of(session, [r.id for r in rows])  # type: ignore[misc]
-    items = [await result_of(r, files.get(r.id, []), urls) for r in rows]  # type: ignore[arg-type]
+    places = await queue_places(session, rows)
+    items = [
+        await result_of(r, files.get(r.id, []), urls, places.get(r.id))  # type: ignore[arg-type]
+        for r in rows
+    ]
     return GenerationPage(items=items, next_cursor=next_cursor(rows, more))

@@ -51,6 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..infra.db import SessionFactory
 from ..outbox.writer import add_to_outbox
+from ..scheduling.tables import QueuedJob
 from ..settings import GatewaySettings
 from .service import EVENT_SOURCE
 from .tables import Generation, Status
@@ -80,6 +81,9 @@ def _stalled(settings: GatewaySettings) -> sa.ColumnElement[bool]:
         # its count: without this it was re-sent and failed once its pending lease passed)
         Generation.status.in_([Status.PENDING.value, Status.PROCESSING.value]),  # type: ignore[attr-defined]
         sa.or_(processing, pending),
+        # still in the scheduler's queue: waiting its turn, not stalled (its lease starts
+        # when it is released)
+        ~sa.exists().where(QueuedJob.job_id == Generation.id),
         Generation.watchdog_requeues <= settings.watchdog_max_requeues,
     )
 

@@ -11,8 +11,10 @@ import asyncpg
 from sorami_shared.events import Kind
 
 STATEMENT = (
-    "SELECT status, progress, error, error_code FROM generations"
-    " WHERE id = $1 AND user_id = $2 AND kind = $3"
+    "SELECT g.status, g.progress, g.error, g.error_code, q.position, q.eta_s, q.waiting_for,"
+    " g.expires_at"
+    " FROM generations g LEFT JOIN generation_queue q ON q.job_id = g.id"
+    " WHERE g.id = $1 AND g.user_id = $2 AND g.kind = $3"
 )
 
 
@@ -31,4 +33,8 @@ async def status_answer(
         "progress": row[1],
         "error": row[2],
         "error_code": row[3],
+        "queue_position": row[4],
+        "eta_s": row[5],
+        "waiting_for": row[6],
+        "expires_at": row[7].isoformat() if row[7] is not None else None,
     }

@@ -62,9 +62,18 @@ class Generation(GenerationBase, table=True):
         ),
         # The per-user cap on unfinished jobs counts these (see guards/limits.py).
         sa.Index(
+            "ix_generations_batch", "batch_id", postgresql_where=sa.text("batch_id IS NOT NULL")
+        ),
+        sa.Index(
             "ix_generations_unfinished",
             "user_id",
             postgresql_where=sa.text("status IN ('PENDING', 'PROCESSING')"),
+        ),
+        # The janitor's scan: expired results whose files are not removed yet (lifetimes.py).
+        sa.Index(
+            "ix_generations_expires_at",
+            "expires_at",
+            postgresql_where=sa.text("expires_at IS NOT NULL AND NOT files_expired"),
         ),
     )
 
@@ -75,10 +84,18 @@ class Generation(GenerationBase, table=True):
     updated_at: datetime | None = timestamp(nullable=False, server_now=True)
     started_at: datetime | None = timestamp()
     completed_at: datetime | None = timestamp()
+    # Lifetimes (issue 26): the results expire then (NULL: kept); the janitor removes their
+    # files and sets files_expired; the row stays and answers 410 (see lifetimes.py).
+    expires_at: datetime | None = timestamp()
+    files_expired: bool = Field(
+        default=False, nullable=False, sa_column_kwargs={"server_default": "false"}
+    )
     # How often the watchdog re-sent this job's request after it stalled (see stalled.py).
     watchdog_requeues: int = Field(
         default=0, nullable=False, sa_column_kwargs={"server_default": "0"}
     )
+    # the batch it came in (POST /api/batches); None: an interactive create
+    batch_id: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid)
 
 
 class GenerationFileBase(SQLModel):

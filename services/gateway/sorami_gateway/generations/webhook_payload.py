@@ -12,7 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..media.urls import MediaUrls
+from ..webhooks.outbox import batch_body
 from ..webhooks.tables import WebhookDelivery
+from ..webhooks.urls import WebhookEvent
 from . import service as generations
 from .tables import Generation
 
@@ -22,6 +24,8 @@ _AT_EVENT = ("status", "progress", "error", "error_code")
 async def build(
     session: AsyncSession, delivery: WebhookDelivery, urls: MediaUrls
 ) -> dict[str, Any]:
+    if delivery.event == WebhookEvent.batch_completed:
+        return batch_body(delivery)
     snapshot = delivery.snapshot
     generation = (
         await session.execute(sa.select(Generation).where(Generation.id == delivery.job_id))

@@ -30,6 +30,7 @@ from ..settings import GatewaySettings
 
 RATE = "rate"  # rate_limit_generations per rate_limit_window_s
 UNFINISHED = "unfinished_jobs"  # max_unfinished_jobs
+BATCH_JOBS = "batch_jobs"  # max_unfinished_batch_jobs (POST /api/batches)
 
 
 class LimitExceeded(Exception):

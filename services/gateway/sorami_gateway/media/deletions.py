@@ -19,6 +19,7 @@ from .tables import StorageDeletion
 NOTIFY_CHANNEL = "sorami_gateway_storage_deletions"
 DELETED = "deleted"
 CANCELLED = "cancelled"
+EXPIRED = "expired"  # a result past its lifetime (generations.lifetimes): the row stays
 
 
 def prefix_of(kind: str, job_id: uuid.UUID) -> str:

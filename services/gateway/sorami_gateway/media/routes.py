@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import os
+import uuid
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from stat import S_ISREG
@@ -22,8 +23,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from sorami_shared.storage import ObjectNotFound, StorageError
 from sorami_shared.storage.local import LocalStorage
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..rest.deps import SettingsDep
+from ..infra.db import driver_connection
+from ..rest.deps import EngineDep, SettingsDep
 from .signing import is_safe_key, verify
 from .urls import StorageDep
 
@@ -57,7 +60,24 @@ ANSWERS: dict[int | str, dict[str, object]] = {
     416: {"description": "The range is outside the file"},
     403: {"description": "Missing, tampered or expired signature"},
     404: {"description": "No such object"},
+    410: {"description": "The result expired (its generation's expires_at passed)"},
 }
+
+
+# A result's files ({kind}/{job_id}/...) past the generation's expires_at: 410 (issue 26).
+EXPIRED_SQL = "SELECT expires_at <= now() FROM generations WHERE id = $1"
+RESULT_PREFIXES = ("image/", "video/")
+
+
+async def _expired(engine: AsyncEngine, key: str) -> bool:
+    if not key.startswith(RESULT_PREFIXES):
+        return False
+    try:
+        job_id = uuid.UUID(key.split("/")[1])
+    except (IndexError, ValueError):
+        return False
+    async with driver_connection(engine) as conn:
+        return bool(await conn.fetchval(EXPIRED_SQL, job_id))
 
 
 @router.head("/media/{key:path}", include_in_schema=False)
@@ -67,11 +87,14 @@ async def media(
     request: Request,
     settings: SettingsDep,
     storage: StorageDep,
+    engine: EngineDep,
     expires: Annotated[int, Query(ge=0, le=2**62)],
     signature: Annotated[str, Query(min_length=64, max_length=64)],
 ) -> Response:
     if not is_safe_key(key) or not verify(settings.media_secret, key, expires, signature):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid or expired signature")
+    if await _expired(engine, key):
+        raise HTTPException(status.HTTP_410_GONE, "this result expired")
     if storage is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "storage unavailable")
     try:

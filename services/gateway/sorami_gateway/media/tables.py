@@ -19,7 +19,7 @@ class StorageDeletion(SQLModel, table=True):
     __tablename__ = "storage_deletions"
     __table_args__ = (
         sa.CheckConstraint(
-            "reason IN ('deleted', 'cancelled')", name="ck_storage_deletions_reason"
+            "reason IN ('deleted', 'cancelled', 'expired')", name="ck_storage_deletions_reason"
         ),
         sa.Index(
             "ix_storage_deletions_due",

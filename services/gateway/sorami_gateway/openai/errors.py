@@ -90,8 +90,9 @@ def from_validation(errors: list[Any], *, rename: dict[str, str] | None = None) 
     'Unrecognized request argument supplied', the rest name the parameter."""
     first = dict(errors[0]) if errors else {"loc": (), "msg": "invalid request"}
     param = _param_of(first.get("loc", ()))
-    if rename and param in rename:
-        param = rename[param]
+    head = (param or "").split(".")[0]  # a union's member (image.uuid) renames with its field
+    if rename and head in rename:
+        param = rename[head]
     if first.get("type") == "extra_forbidden":
         return bad_request(f"Unrecognized request argument supplied: {param}", param=param)
     if first.get("type") == "missing":

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sorami_shared.events import Kind
+from sorami_shared.output_options import FORMATS
 
 from ..generations.model_catalog import allowed_models
 from ..generations.requests import GenerateRequestBase
@@ -63,7 +64,10 @@ def _extensions(request: SoramiExtensions) -> dict[str, Any]:
 
 
 def _build(
-    model: type[GenerateRequestBase], values: dict[str, Any], size: str | None
+    model: type[GenerateRequestBase],
+    values: dict[str, Any],
+    size: str | None,
+    rename: dict[str, str] | None = None,
 ) -> GenerateRequestBase:
     try:  # as JSON, exactly like a body of POST /api/{kind}/generate (strict mode)
         return model.model_validate_json(json.dumps(values))
@@ -76,7 +80,7 @@ def _build(
                 param="size",
                 code="invalid_size",
             ) from None
-        raise from_validation([error], rename=_OPENAI_NAME) from None
+        raise from_validation([error], rename={**_OPENAI_NAME, **(rename or {})}) from None
 
 
 def _refuse(param: str, message: str) -> OpenAIError:
@@ -84,18 +88,24 @@ def _refuse(param: str, message: str) -> OpenAIError:
 
 
 def image_request(
-    request: ImageGenerationRequest, model: type[GenerateRequestBase], settings: GatewaySettings
+    request: ImageGenerationRequest,
+    model: type[GenerateRequestBase],
+    settings: GatewaySettings,
+    inputs: dict[str, str] | None = None,
 ) -> GenerateRequestBase:
+    """``inputs``: ``image``/``mask`` upload ids (images.edit)."""
     if request.background == "transparent":
         raise _refuse("background", "Sorami produces opaque images; use 'opaque' or 'auto'.")
-    if request.output_format not in (None, "png"):
-        raise _refuse("output_format", "Sorami produces PNG images; use 'png'.")
-    if request.output_compression is not None:
-        raise _refuse("output_compression", "It applies to jpeg/webp; Sorami produces PNG.")
-    if request.stream:
-        raise _refuse("stream", "Streaming image generation is not supported.")
-    if request.partial_images:
-        raise _refuse("partial_images", "Partial images need streaming, which is not supported.")
+    if request.output_format not in (None, *FORMATS):
+        raise _refuse("output_format", "Sorami produces 'png', 'jpeg' or 'webp' images.")
+    if request.partial_images is not None and not 0 <= request.partial_images <= 3:
+        raise bad_request(
+            "Invalid value for 'partial_images': between 0 and 3.",
+            param="partial_images",
+            code="invalid_value",
+        )
+    if request.partial_images and not request.stream:
+        raise _refuse("partial_images", "partial_images needs stream=true.")
     for name in ("complexity", "frame_count", "frame_duration_ms", "svg"):
         if getattr(request, name) is not None:
             raise _refuse(name, f"'{name}' is not supported by Sorami.")
@@ -107,16 +117,24 @@ def image_request(
     }
     if request.n is not None:
         values["num_images"] = request.n
+    values.update(inputs or {})
+    values["max_previews"] = (request.partial_images or 0) if request.stream else 0
+    for name in ("output_format", "output_compression", "embed_metadata"):
+        if getattr(request, name) is not None:
+            values[name] = getattr(request, name)
     return _build(model, values, request.size)
 
 
+VIDEO_NAMES = {"image": "input_reference"}  # Sorami's field → OpenAI's parameter
+
+
 def video_request(
-    request: VideoCreateRequest, model: type[GenerateRequestBase], settings: GatewaySettings
+    request: VideoCreateRequest,
+    model: type[GenerateRequestBase],
+    settings: GatewaySettings,
+    image: str | None = None,
 ) -> GenerateRequestBase:
-    if request.input_reference is not None:
-        raise _refuse(
-            "input_reference", "input_reference (image-to-video) is not supported by Sorami yet."
-        )
+    """``image``: the first frame's upload id (``input_reference``, a file or an id)."""
     values: dict[str, Any] = {
         "prompt": request.prompt,
         **_model(request.model, Kind.VIDEO, settings),
@@ -142,4 +160,6 @@ def video_request(
         rule = spec.frames  # the family's form (LTX 8k+1, Wan 4k+1): the closest count of it
         near = rule.nearest(frames, high=most) if rule is not None and not rule.fits(frames) else []
         values["num_frames"] = min(near, key=lambda n: abs(n - frames)) if near else frames
-    return _build(model, values, request.size)
+    if image is not None:
+        values["image"] = image
+    return _build(model, values, request.size, VIDEO_NAMES)

@@ -6,20 +6,30 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from sorami_shared.events import Kind
 from sorami_shared.logging import get_logger
-from sorami_shared.storage import ObjectNotFound, StorageError
+from sorami_shared.storage import ObjectNotFound, Storage, StorageError
 
 from ..generations import control as live_control
 from ..generations import service as generations
 from ..generations.tables import Generation, Status
 from ..media.urls import StorageDep
-from ..rest.deps import CorrelationId, CurrentUser, SessionDep, SettingsDep
+from ..rest.deps import CorrelationId, CurrentUser, SessionDep, Sessions, SettingsDep
 from ..settings import GatewaySettings
-from .create import CreationDep
-from .errors import OPENAI_ERROR_RESPONSES, OpenAIRoute, bad_request, not_found, unavailable
-from .params import video_request
+from .bodies import parse_with_files
+from .create import Creation, CreationDep
+from .errors import (
+    OPENAI_ERROR_RESPONSES,
+    OpenAIRoute,
+    bad_request,
+    from_validation,
+    not_found,
+    unavailable,
+)
+from .params import VIDEO_NAMES, video_request
 from .schemas import Video, VideoCreateRequest, VideoDeleted, VideoList
+from .uploaded import checked_image, store_files
 from .videos import list_videos, owned_video, parse_video_id, video_of
 
 log = get_logger(__name__)
@@ -29,6 +39,7 @@ router = APIRouter(
 )
 
 POLL_AFTER_HEADER = "openai-poll-after-ms"
+REFERENCE = "input_reference"
 
 
 def _answer(generation: Generation, response: Response, settings: GatewaySettings) -> Video:
@@ -37,13 +48,52 @@ def _answer(generation: Generation, response: Response, settings: GatewaySetting
     return video_of(generation)
 
 
-@router.post("/videos", response_model=Video)
-async def create_video(create: CreationDep, session: SessionDep, response: Response) -> Video:
-    """OpenAI's `videos.create` (multipart/form-data or JSON): `prompt`, `model`, `seconds`,
-    `size`; answers the queued Video at once. The job is also at `/api/videos/{id}`."""
-    _, admitted = await create.accept(
-        VideoCreateRequest, Kind.VIDEO, video_request, "POST /v1/videos"
+async def _first_frame(
+    body: VideoCreateRequest, files: dict[str, bytes], create: Creation, sessions: Sessions,
+    storage: Storage | None,
+) -> str | None:  # fmt: skip
+    """``input_reference``: a file (stored as an upload) or an upload id → the upload id."""
+    c = create.creator
+    if REFERENCE in files:
+        image = await checked_image(REFERENCE, files[REFERENCE], c.settings.uploads.max_pixels)
+        ids = await store_files(
+            sessions, storage, c.settings.uploads, c.user_id, {REFERENCE: image}
+        )
+        return ids[REFERENCE]
+    if body.input_reference is None or isinstance(body.input_reference, str):
+        return body.input_reference
+    raise bad_request(
+        "input_reference must be an image file (multipart) or the id of one of your uploads.",
+        param=REFERENCE,
+        code="invalid_value",
     )
+
+
+@router.post("/videos", response_model=Video)
+async def create_video(
+    create: CreationDep,
+    session: SessionDep,
+    sessions: Sessions,
+    storage: StorageDep,
+    response: Response,
+) -> Video:
+    """OpenAI's `videos.create` (multipart/form-data or JSON): `prompt`, `model`, `seconds`,
+    `size`, `input_reference` (the first frame: an image file, or an upload id, for a model
+    that takes an image); answers the queued Video at once. The job is also at
+    `/api/videos/{id}`."""
+    c = create.creator
+    limit = c.settings.max_request_body_bytes + c.settings.uploads.max_bytes
+    body, files = await parse_with_files(
+        create.request, VideoCreateRequest, limit=limit, file_names=(REFERENCE,)
+    )
+    image = await _first_frame(body, files, create, sessions, storage)
+    sorami_request = video_request(body, c.request_models[Kind.VIDEO], c.settings, image)
+    try:
+        admitted = await c.admit(
+            Kind.VIDEO, sorami_request, "POST /v1/videos", sdk_retry=create.retries > 0
+        )
+    except RequestValidationError as exc:  # the reference is not a ready upload of the caller
+        raise from_validation(list(exc.errors()), rename=VIDEO_NAMES) from None
     log.info("openai video accepted", job_id=str(admitted.job_id), replayed=admitted.replayed)
     video = await owned_video(session, create.creator.user_id, str(admitted.job_id))
     return _answer(video, response, create.creator.settings)

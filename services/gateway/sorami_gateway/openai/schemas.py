@@ -43,8 +43,9 @@ class ImageGenerationRequest(SoramiExtensions):
     moderation: Literal["auto", "low"] | None = None
     # Accepted only with the value Sorami produces (checked in params.py).
     background: Literal["auto", "opaque", "transparent"] | None = None
-    output_format: Literal["png", "webp", "jpeg", "gif", "svg"] | None = None
-    output_compression: int | None = None
+    output_format: Literal["png", "webp", "jpeg", "gif", "svg"] | None = None  # not gif/svg
+    output_compression: int | None = None  # 0-100, jpeg/webp (Sorami's request checks it)
+    embed_metadata: bool | None = None  # Sorami's: false keeps parameters out of the files
     partial_images: int | None = None
     stream: bool | None = None
     complexity: Any = None
@@ -72,7 +73,7 @@ class ImagesResponse(BaseModel):
     created: int
     data: list[ImageData]
     size: str
-    output_format: Literal["png"] = "png"
+    output_format: Literal["png", "jpeg", "webp"] = "png"
     background: Literal["opaque"] = "opaque"
     quality: str | None = None
     usage: None = None

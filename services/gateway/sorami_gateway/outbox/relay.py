@@ -6,14 +6,17 @@
   timeout of a few seconds) and is never held across a back-off wait.
 - A crash between publish and mark re-publishes the row later (consumers dedupe on the event
   id); a row is marked only after the broker confirmed it, so none is ever lost.
+- A batch's rows are published all at once, in order on the one channel, and their confirms
+  awaited together.
 - Broker down: publishes fail, the batch commits what went out and records ``attempts`` /
-  ``last_error`` on the row that failed, the relay backs off and retries; the robust
+  ``last_error`` on the first row that failed, the relay backs off and retries; the robust
   connection reconnects by itself, so no restart is needed.
 - Woken by ``LISTEN``/``NOTIFY`` at commit of each new row, with a poll as fallback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import NamedTuple
 
@@ -53,19 +56,26 @@ async def publish_batch(
                 .with_for_update(skip_locked=True)
             )
         ).all()
+        envelopes = []
         for row_id, payload in rows:
             try:
-                envelope = parse_event(json.dumps(payload))
+                envelopes.append((row_id, parse_event(json.dumps(payload))))
             except UnparseableEvent as exc:
                 # Written by us, so this is a bug: keep the row, say why, go on.
                 log.error("outbox row cannot be parsed", outbox_id=row_id, error=str(exc))
                 await _record_error(session, row_id, str(exc))
+        # all in flight at once, in order on the one channel: the broker confirms them
+        # together (one wait per batch, not one per row)
+        outcomes = await asyncio.gather(
+            *(bus.publish(e, timeout=settings.relay_publish_timeout_s) for _, e in envelopes),
+            return_exceptions=True,
+        )
+        for (row_id, envelope), outcome in zip(envelopes, outcomes, strict=True):
+            if isinstance(outcome, PublishFailed):
+                failure = failure or (row_id, str(outcome))
                 continue
-            try:
-                await bus.publish(envelope, timeout=settings.relay_publish_timeout_s)
-            except PublishFailed as exc:
-                failure = (row_id, str(exc))
-                break
+            if isinstance(outcome, BaseException):
+                raise outcome
             with job_context(job_id=envelope.job_id, correlation_id=envelope.correlationid):
                 log.info("event published", event_type=envelope.type, event_id=str(envelope.id))
             published.append(row_id)

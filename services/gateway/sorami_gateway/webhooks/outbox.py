@@ -112,3 +112,12 @@ async def purge_finished(session: AsyncSession, retention_s: float) -> int:
         WebhookDelivery.finished_at,
         retention_s,
     )
+
+
+def batch_body(delivery: WebhookDelivery) -> dict[str, Any]:
+    """The Standard Webhooks body of a ``batch.completed`` delivery."""
+    return {
+        "type": WebhookEvent.batch_completed.value,
+        "timestamp": delivery.snapshot["completed_at"],
+        "data": delivery.snapshot,
+    }

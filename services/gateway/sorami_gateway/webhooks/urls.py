@@ -19,6 +19,8 @@ class WebhookEvent(StrEnum):
     completed = "completed"
     failed = "failed"
     cancelled = "cancelled"
+    # a user endpoint's only (not a job's webhook_url): every job of a batch is finished
+    batch_completed = "batch.completed"
 
 
 DEFAULT_EVENTS = [WebhookEvent.completed, WebhookEvent.failed, WebhookEvent.cancelled]
@@ -64,18 +66,25 @@ def _distinct(events: list[WebhookEvent] | None) -> list[WebhookEvent] | None:
     return list(dict.fromkeys(events)) if events else events
 
 
+def _job_events(events: list[WebhookEvent] | None) -> list[WebhookEvent] | None:
+    if events and WebhookEvent.batch_completed in events:
+        raise ValueError("batch.completed is a webhook endpoint's event, not a job's")
+    return events
+
+
 EventsType = Annotated[
     list[WebhookEvent] | None,
-    Field(max_length=5, description="default: completed, failed, cancelled"),
+    Field(max_length=len(WebhookEvent), description="default: completed, failed, cancelled"),
     AfterValidator(_distinct),
 ]
+JobEventsType = Annotated[EventsType, AfterValidator(_job_events)]
 
 
 def request_fields(settings: WebhookSettings, environment: Environment) -> dict[str, Any]:
     """The optional fields that ``POST /api/{kind}/generate`` adds for webhooks."""
     return {
         "webhook_url": (url_type(settings, environment) | None, None),
-        "webhook_events": (EventsType, None),
+        "webhook_events": (JobEventsType, None),
     }
 
 

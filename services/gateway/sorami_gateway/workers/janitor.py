@@ -1,7 +1,10 @@
 """The gateway's janitor (runs inside ``sorami-gateway relay``): drains storage deletions
-(:mod:`sorami_gateway.media.drain`) and keeps the event log, tombstones, published outbox rows,
-dedupe records and finished webhook deliveries within their windows. Woken by ``NOTIFY`` when
-a deletion is scheduled, with a poll as fallback; database errors are logged and retried."""
+(:mod:`sorami_gateway.media.drain`), removes expired uploads
+(:mod:`sorami_gateway.uploads.expiry`) and expired results' files
+(:mod:`sorami_gateway.generations.lifetimes`), and keeps the event log, tombstones, published
+outbox rows, dedupe records and finished webhook deliveries within their windows. Woken by
+``NOTIFY`` when a deletion is scheduled, with a poll as fallback; database errors are logged
+and retried."""
 
 from __future__ import annotations
 
@@ -11,11 +14,13 @@ from sorami_shared.logging import get_logger
 from sorami_shared.storage import Storage
 
 from ..events import log as user_events
+from ..generations.lifetimes import expire_results
 from ..infra.db import SessionFactory
 from ..media.deletions import NOTIFY_CHANNEL
 from ..media.drain import DeletionDrain, purge_tombstones
 from ..outbox.retention import purge_processed, purge_published
 from ..settings import GatewaySettings
+from ..uploads.expiry import remove_expired
 from ..webhooks.outbox import purge_finished
 from .loop import Pass, Worker
 from .relay import DATABASE_DOWN
@@ -39,6 +44,7 @@ class Janitor(Worker):
     ) -> None:
         super().__init__(settings, sessions, stop=stop)
         self.drain = DeletionDrain(settings, sessions, storage)
+        self.storage = storage
         self._next_purge = 0.0
 
     async def delete_due(self) -> int:
@@ -71,6 +77,13 @@ class Janitor(Worker):
 
     async def step(self) -> Pass:
         while await self.delete_due() > 0:
+            pass
+        batch = self.settings.uploads.janitor_batch
+        while await remove_expired(self.sessions, self.storage, batch=batch) == batch:
+            pass
+        while await expire_results(self.sessions, batch=batch) == batch:
+            pass
+        while await self.delete_due() > 0:  # the expired results' files
             pass
         now = asyncio.get_running_loop().time()
         if now >= self._next_purge:

@@ -11,6 +11,11 @@ transaction itself, with back-off, for up to ``db_outage_s``, instead of letting
 requeued: a requeue counts against the queue's delivery limit, and a database restart must not
 dead-letter a ``completed``. Any other error propagates: the shared consumer requeues it with
 back-off, and the delivery limit bounds how often.
+
+A ``generation.progress`` of several jobs (version 2, one per generator batch step) is applied
+as its entries (:func:`~sorami_shared.events.progress_events`), each recorded as processed
+under its own derived id: on the batch path, if one entry is deferred so is the whole message,
+and the one-at-a-time path then skips the entries already applied.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sorami_shared.events import Envelope
+from sorami_shared.events import Envelope, GenerationProgressBatch, progress_events
 from sorami_shared.logging import get_logger
 from sorami_shared.messaging import Delivery, EventBus, Item, Reject, log_each
 from sorami_shared.topology import GATEWAY_PROJECTION
@@ -46,10 +51,48 @@ HANDLERS: dict[str, Handler] = {**generations.HANDLERS, **notifications.HANDLERS
 async def project(session: AsyncSession, envelope: Envelope[Any]) -> None:
     """Apply one event inside the caller's transaction; what the user may watch goes to the
     event log in the same transaction."""
+    if isinstance(envelope.data, GenerationProgressBatch):
+        return await _project_entries(session, envelope)
     handler = HANDLERS.get(envelope.type)
     if handler is None:
         raise Reject(f"the gateway projection does not handle {envelope.type}")
     await handler(session, envelope)
+
+
+async def _project_entries(session: AsyncSession, envelope: Envelope[Any]) -> None:
+    """Each job's entry as its own progress event; one for a job this gateway does not know
+    is logged and skipped (progress is best effort; the others of the message still count)."""
+    for entry in progress_events(envelope):
+        if not await record_processed(session, CONSUMER, entry):
+            continue
+        try:  # raised before any write (generations/projection.py)
+            await project(session, entry)
+        except Reject as exc:
+            log.warning("progress entry ignored", job_id=str(entry.job_id), reason=str(exc))
+
+
+def expand(items: list[Item]) -> tuple[list[Item], dict[int, Item]]:
+    """Version 2 progress items as one item per entry (same delivery); child -> message."""
+    parents: dict[int, Item] = {}
+    out: list[Item] = []
+    for item in items:
+        if not isinstance(item.envelope.data, GenerationProgressBatch):
+            out.append(item)
+            continue
+        for env in progress_events(item.envelope):
+            child = Item(env, item.delivery, item.message)
+            parents[id(child)] = item
+            out.append(child)
+    return out, parents
+
+
+def collapse(deferred: list[Item], parents: dict[int, Item]) -> list[Item]:
+    """The messages of the deferred items, once each, in order."""
+    out: dict[int, Item] = {}
+    for item in deferred:
+        parent = parents.get(id(item), item)
+        out.setdefault(id(parent), parent)
+    return list(out.values())
 
 
 class Projector:
@@ -73,12 +116,15 @@ class Projector:
 
     async def handle_batch(self, items: list[Item]) -> list[Item]:
         assert self.engine is not None
+        expanded, parents = expand(items)
         async with driver_connection(self.engine) as conn, conn.transaction():
-            outcome = await apply_batch(conn, CONSUMER, items)
+            outcome = await apply_batch(conn, CONSUMER, expanded)
         outcome.record_metrics()
-        waiting = {id(i) for i in outcome.deferred}
-        log_each([i for i in items if id(i) not in waiting], "event projected", batch=len(items))
-        return outcome.deferred
+        deferred = collapse(outcome.deferred, parents)
+        waiting = {id(i) for i in deferred}
+        done = [i for i in expanded if id(parents.get(id(i), i)) not in waiting]
+        log_each(done, "event projected", batch=len(items))
+        return deferred
 
     async def handle(self, envelope: Envelope[Any], delivery: Delivery) -> None:
         loop = asyncio.get_running_loop()

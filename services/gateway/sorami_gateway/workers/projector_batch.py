@@ -95,7 +95,7 @@ APPEND = """INSERT INTO user_events (user_id, type, job_id, data)
 SELECT u, t, j, d::jsonb
 FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[]) AS x(u, t, j, d)"""
 
-NOTIFY_USERS = "SELECT count(pg_notify($1, u)) FROM unnest($2::text[]) AS u"
+NOTIFY_ALL = "SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) AS x(c, p)"
 NOTIFY_WEBHOOKS = "SELECT pg_notify($1, '')"
 
 
@@ -282,7 +282,8 @@ async def _append(
     conn: asyncpg.Connection, log: list[tuple[int, str, uuid.UUID, str, dict[str, Any]]]
 ) -> None:
     """The users' locks (sorted: two batches never wait on each other in a cycle), then their
-    events in batch order, then one NOTIFY per user."""
+    events in batch order, then one NOTIFY per user, and the scheduler's when an event may free
+    a slot, in one statement."""
     if not log:
         return
     users = sorted({user for _, user, _, _, _ in log})
@@ -294,4 +295,8 @@ async def _append(
         [e[2] for e in log],
         [json.dumps(e[4]) for e in log],
     )
-    await conn.fetchval(NOTIFY_USERS, user_events.NOTIFY_CHANNEL, users)
+    channels, payloads = [user_events.NOTIFY_CHANNEL] * len(users), list(users)
+    if any(e[3] not in user_events.FREES_NO_SLOT for e in log):  # a slot may be free
+        channels.append(user_events.SCHEDULER_CHANNEL)
+        payloads.append("")
+    await conn.fetchval(NOTIFY_ALL, channels, payloads)

@@ -1,0 +1,94 @@
+"""``Scheduler``: the loop around :func:`sorami_gateway.scheduling.release.release_pass`. It
+runs in every ``sorami-gateway relay`` process (beside the outbox relay it feeds), woken by the
+``NOTIFY`` on ``SCHEDULER_CHANNEL`` that every create and every logged event that may free a
+slot sends (a new job, a finished one: both may change what can go; progress does not), with a
+poll as fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sorami_shared.logging import get_logger
+
+from ..batches.completion import complete_batches
+from ..events.log import SCHEDULER_CHANNEL
+from ..infra.db import SessionFactory, driver_connection
+from ..scheduling.capacity import BrokerCapacity
+from ..scheduling.metrics import record_backlog
+from ..scheduling.positions import update_positions
+from ..scheduling.release import release_pass
+from ..settings import GatewaySettings
+from .loop import Pass, Worker
+from .relay import DATABASE_DOWN
+
+log = get_logger(__name__)
+
+
+class Scheduler(Worker):
+    name = "scheduler"
+    unavailable = "scheduler database unavailable"
+    transient = DATABASE_DOWN
+    listen_to = (
+        SCHEDULER_CHANNEL,
+        "scheduler LISTEN connection failed; polling",
+        "scheduler LISTEN connection lost",
+    )
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        sessions: SessionFactory,
+        *,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        super().__init__(settings, sessions, stop=stop)
+        self.capacity = BrokerCapacity(
+            settings.amqp_url,
+            slots_per_consumer=settings.scheduler_slots_per_consumer,
+            refresh_s=settings.scheduler_capacity_refresh_s,
+            interactive_reserve=settings.scheduler_interactive_reserve,
+        )
+        self._positioned = -1e9  # when positions were last recomputed (monotonic)
+
+    def poll_s(self) -> float:
+        return self.settings.scheduler_poll_interval_s
+
+    async def step(self) -> Pass:
+        engine = self.sessions.kw["bind"]
+        async with driver_connection(engine) as conn, conn.transaction():
+            result = await release_pass(
+                conn,
+                self.capacity.slots,
+                now=time.time(),
+                policy=self.settings.scheduler_policy,
+                reserved_slots=self.capacity.reserved,
+            )
+        if result.ran:
+            record_backlog(sorted(self.settings.registry), result.by_model)
+        if result.released:
+            log.info("jobs released", released=len(result.released), queued=result.queued)
+        async with self.sessions() as session, session.begin():
+            completed = await complete_batches(session)
+        if completed:
+            log.info("batches completed", batches=[str(b) for b in completed])
+        if time.monotonic() - self._positioned >= self.settings.scheduler_position_interval_s:
+            self._positioned = time.monotonic()
+            async with self.sessions() as session, session.begin():
+                told = await update_positions(
+                    session, now=time.time(), policy=self.settings.scheduler_policy
+                )
+            if told:
+                log.info("queue positions told", events=len(told))
+        # a finished job may have freed more while this pass ran
+        return Pass.MORE if result.released else Pass.IDLE
+
+    async def idle_s(self) -> float:
+        # come back for the positions even without a wake-up, while jobs wait
+        return min(self.poll_s(), self.settings.scheduler_position_interval_s)
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            await self.capacity.close()
