@@ -6,12 +6,12 @@ import { api } from "./api.js";
 
 const TYPES = [
   "generation.status", "generation.progress", "generation.completed", "generation.failed",
-  "generation.cancelled", "generation.deleted", "notification.created",
+  "generation.cancelled", "generation.deleted", "notification.created", "generation.queued",
 ];
 
 export class LiveEvents {
-  constructor({ onEvent, onResync, onState }) {
-    Object.assign(this, { onEvent, onResync, onState });
+  constructor({ onEvent, onResync, onState, onPreview }) {
+    Object.assign(this, { onEvent, onResync, onState, onPreview });
     this.lastId = null;
     this.source = null;
     this.delay = 500;
@@ -40,6 +40,8 @@ export class LiveEvents {
       this.firstReady();
     });
     source.addEventListener("resync", () => this.onResync());
+    // A running job's live preview: no id (never replayed), so lastId stays.
+    source.addEventListener("preview", (e) => this.onPreview?.(JSON.parse(e.data)));
     for (const type of TYPES) {
       source.addEventListener(type, (e) => {
         this.lastId = Number(e.lastEventId);

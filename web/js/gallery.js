@@ -1,9 +1,11 @@
 // The gallery: the user's history (GET /api/generations), newest first, paged on scroll,
 // kept live by the event stream; submitted jobs appear at once with their progress.
 import { api } from "./api.js";
-import { $, announce, confirmAction, showError, KIND_PATH } from "./dom.js";
+import { $, announce, confirmAction, h, showError, KIND_PATH } from "./dom.js";
 import { renderCard, statusLabel, UNFINISHED } from "./cards.js";
 import { openDetail } from "./detail.js";
+import { useResult } from "./inputs.js";
+import { animate, canAnimate, vary } from "./remix.js";
 
 const PAGE = 12;
 const items = new Map(); // job_id -> item (the /result shape)
@@ -17,6 +19,10 @@ const matches = (item) => !filter || item.kind === filter;
 const handlers = {
   onOpen: (item) => openDetail(items.get(item.job_id) ?? item),
   onCancel: (item) => act(item, "POST", "cancel"),
+  onEdit: (item) => useResult(item), // its image becomes the next job's input
+  onVary: (item) => vary(item, addJob), // img2img, same prompt, new seed
+  onAnimate: (item) => animate(item, addJob), // a video from its image
+  canAnimate,
   onDelete: async (item) => {
     const what = item.kind === "video" ? "video" : "image";
     const prompt = item.params?.prompt ?? "";
@@ -124,6 +130,10 @@ export const addJob = (jobId, kind) => fetchResult(jobId, kind).catch((e) => sho
 export function onGenerationEvent(type, data) {
   if (type === "generation.deleted") return remove(data.job_id);
   const item = items.get(data.job_id);
+  if (type === "generation.queued") { // where it stands in line: the card only, no announcement
+    if (item?.status === "PENDING") render({ ...item, queue_position: data.queue_position, eta_s: data.eta_s });
+    return;
+  }
   const terminal = !UNFINISHED.has(data.status);
   if (!item || type === "generation.completed") {
     fetchResult(data.job_id, data.kind).catch(() => {});
@@ -141,6 +151,18 @@ export function onGenerationEvent(type, data) {
   if (terminal || item?.status !== data.status) {
     announce(`${data.kind === "video" ? "Video" : "Image"}: ${statusLabel(data.status)}`);
   }
+}
+
+// A `preview` frame: the running job's card shows its picture forming (a small data: URL;
+// the final image replaces it). Ignored once the job has finished here.
+export function onPreview(data) {
+  const item = items.get(data.job_id);
+  if (!item || !UNFINISHED.has(item.status)) return;
+  items.set(data.job_id, { ...item, preview: data });
+  const holder = list().querySelector(`[data-job-id="${data.job_id}"] .placeholder`);
+  let img = holder?.querySelector("img.preview");
+  if (holder && !img) holder.prepend(img = h("img", { class: "preview", alt: "" }));
+  if (img) Object.assign(img, { src: data.url, width: data.width, height: data.height });
 }
 
 export function setUpGallery() {

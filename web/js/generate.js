@@ -1,6 +1,8 @@
 // The generate form: one form, an image/video switch; defaults and limits from /api/models.
 import { api, ApiError } from "./api.js";
 import { $, announce, h, KIND_PATH } from "./dom.js";
+import { inputFields, setUpInputs } from "./inputs.js";
+import { setModels } from "./remix.js";
 
 const form = () => $("#generate");
 const NUMBER_FIELDS = ["width", "height", "num_inference_steps", "guidance_scale", "seed",
@@ -50,7 +52,7 @@ function body() {
     if (el.closest("[data-kind]")?.hidden || el.value === "") continue;
     data[name] = Number(el.value);
   }
-  return data;
+  return { ...data, ...inputFields(kind()) };
 }
 
 function clearErrors() {
@@ -112,10 +114,12 @@ async function submit(event, onCreated) {
 
 export async function setUpForm({ onCreated }) {
   models = (await api("/api/models")).items;
+  setModels(models);
   form().addEventListener("change", (e) => {
     if (e.target.name === "kind") fillModels();
     if (e.target.name === "model") applyModel();
   });
   form().addEventListener("submit", (e) => submit(e, onCreated));
+  setUpInputs(form());
   fillModels();
 }

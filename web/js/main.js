@@ -2,7 +2,7 @@
 import { currentUser, devSignIn, getToken, setToken, signOut } from "./auth.js";
 import { $, showError } from "./dom.js";
 import { LiveEvents } from "./events.js";
-import { addJob, onGenerationEvent, reloadGallery, setUpGallery } from "./gallery.js";
+import { addJob, onGenerationEvent, onPreview, reloadGallery, setUpGallery } from "./gallery.js";
 import { setUpDetail } from "./detail.js";
 import { setUpForm } from "./generate.js";
 import { onNotification, reloadNotifications, setUpNotifications } from "./notifications.js";
@@ -26,6 +26,7 @@ async function start() {
   live = new LiveEvents({
     onEvent: (type, data) => (type === "notification.created" ? onNotification(data) : onGenerationEvent(type, data)),
     onResync: () => reread().catch((e) => showError(e.message)),
+    onPreview,
     onState: (state) => {
       const el = $("#connection");
       el.textContent = CONNECTION[state];
@@ -34,7 +35,8 @@ async function start() {
   });
   live.connect();
   await live.ready; // the stream's position first, then the state: nothing falls in between
-  await Promise.all([setUpForm({ onCreated: addJob }), reread()]);
+  await setUpForm({ onCreated: addJob }); // the models first: which cards can Animate
+  await reread();
   document.body.dataset.ready = "true";
 }
 
