@@ -8,6 +8,11 @@ BIN := $(VENV)/bin
 RUN_DIR := .run
 PYTEST := $(BIN)/python -m pytest
 PYTEST_OPTS ?=
+# TEST_WORKERS=3: make test / test-e2e / test-integration run the tests in 3 pytest-xdist
+# processes (each takes a whole test file or group at a time; every whole-system test in one
+# "system" lane: tests/conftest.py). 0 (the default, what CI runs): one process, in order.
+TEST_WORKERS ?= 0
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
 DISTS := shared services/gateway services/notifier services/generator services/cli
 PYPROJECTS := $(foreach d,$(DISTS),$(d)/pyproject.toml)
@@ -63,17 +68,17 @@ demo: install ## an image and a video as user demo; files in .data/demo/
 
 run: up demo ## make up + make demo; the last line printed is the web app's URL
 
-test: install services browser ## every tier (what CI runs)
-	$(PYTEST) tests $(PYTEST_OPTS)
+test: install services browser ## every tier (what CI runs; TEST_WORKERS=3: in 3 processes)
+	$(PYTEST) tests $(XDIST) $(PYTEST_OPTS)
 
 test-unit: install ## unit tests only
 	$(PYTEST) tests/unit $(PYTEST_OPTS)
 
 test-integration: install services ## integration tests only
-	$(PYTEST) tests/integration $(PYTEST_OPTS)
+	$(PYTEST) tests/integration $(XDIST) $(PYTEST_OPTS)
 
 test-e2e: install services browser ## end-to-end tests only (browser included)
-	$(PYTEST) tests/e2e $(PYTEST_OPTS)
+	$(PYTEST) tests/e2e $(XDIST) $(PYTEST_OPTS)
 
 lint: install ## ruff
 	$(BIN)/ruff check shared services tests scripts
@@ -122,12 +127,30 @@ bench-gpu: install ## the generator's throughput benchmark on CUDA (FAMILY=sdxl|
 bench-smoke: install ## the same benchmark on the CPU, tiny models
 	$(BIN)/python services/generator/benchmarks/throughput.py --smoke $(if $(FAMILY),--family $(FAMILY)) $(BENCH_ARGS)
 
+.PHONY: bench-encode
+# Issue 27's figures: encode ms and bytes of one 512x512 image per output format (png, jpeg,
+# webp at two compressions), and the encode pool against one-after-another.
+bench-encode: install ## encode ms and bytes per output format at 512x512 (BENCH_ARGS=--smoke)
+	$(BIN)/python services/generator/benchmarks/encoding.py $(BENCH_ARGS)
+
+.PHONY: bench-previews
+# Issue 27's preview overhead: 20-step tiny-image jobs through the JobProcessor with previews
+# off, at the defaults and at 4 per job, interleaved; each mode's ratio to previews off.
+bench-previews: install ## live previews' cost per job on the CPU, as a ratio to none (BENCH_ARGS=--smoke)
+	$(BIN)/python services/generator/benchmarks/previews.py $(BENCH_ARGS)
+
 .PHONY: bench-gateway
 # Issue 14's figures: the create path at 1 and 2 api workers, its bare-asyncpg ceiling, p99 at
 # an offered rate, status polls, RSS with 1,000 idle event streams (about 1-2 minutes; one
 # scratch database). BENCH_ARGS=--smoke for a quick run.
 bench-gateway: install services ## the gateway's create/poll/stream benchmark
 	$(BIN)/python services/gateway/benchmarks/post_throughput.py $(BENCH_ARGS)
+
+.PHONY: bench-scheduler
+# The scheduler under a 1000-job batch and 5 interactive users, fair vs FIFO (the whole system,
+# the instant model with a set call time): waits, throughput, fairness, position accuracy.
+bench-scheduler: install services ## the scheduler: a 1000-job batch + 5 interactive users, fair vs FIFO (BENCH_ARGS=--smoke)
+	$(BIN)/python scripts/bench_scheduler.py $(BENCH_ARGS)
 
 .PHONY: bench-system bench-system-gpu-rate
 # Issue 23's figures: the whole system (every service, a private RabbitMQ node, fresh

@@ -22,11 +22,13 @@ from sorami_shared.messaging import HEADER_CORRELATION_ID, HEADER_JOB_ID, HEADER
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "docs" / "asyncapi.yaml"
 REF = "#/components/schemas/{model}"
+MODEL = "{model}"  # the parameter of the per-model generator queues
 # Who publishes each event type (the ``source`` attribute of its envelopes).
 PUBLISHERS = {
     "generation.requested": ["gateway"],  # the api (outbox), re-sent by the watchdog
     "generation.cancel_requested": ["gateway"],
     "generation.progress": ["generator"],
+    "generation.preview": ["generator"],  # best effort: dropped if unroutable
     "generation.completed": ["generator"],
     "generation.failed": ["generator", "gateway"],  # the watchdog fails stalled jobs
     "generation.cancelled": ["generator"],
@@ -51,7 +53,8 @@ def _schemas_and_messages() -> tuple[dict[str, Any], dict[str, Any]]:
     envelope["title"] = "CloudEventsEnvelope"
     envelope["description"] = (
         "CloudEvents 1.0 structured mode (the whole event is the JSON body), with the "
-        "extensions correlationid and dataversion; the routing key is the event's type."
+        "extensions correlationid and dataversion; the routing key is the event's type "
+        "(a generation.requested adds .<model>: a queue per model)."
     )
     schemas: dict[str, Any] = {"CloudEventsEnvelope": envelope}
     messages: dict[str, Any] = {}
@@ -97,6 +100,7 @@ def _schemas_and_messages() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _refs(event_types: tuple[str, ...], messages: dict[str, Any]) -> dict[str, Any]:
+    event_types = tuple(t.removesuffix(f".{MODEL}") for t in event_types)
     return {
         key: {"$ref": f"#/components/messages/{key}"}
         for key, message in messages.items()
@@ -148,20 +152,59 @@ def build() -> dict[str, Any]:
         (q.dead_letter_queue, q.routing_keys, {"x-queue-type": "quorum"})
         for q in topology.ALL_QUEUES
     ]
+    per_model = topology.generator_queue_spec(MODEL)
+    queues.append((per_model.name, per_model.routing_keys, per_model.arguments))
+    queues.append((per_model.dead_letter_queue, per_model.routing_keys, {"x-queue-type": "quorum"}))
+    # a copy of each generator queue's dead letters, for the gateway's releaser
+    queues += [
+        (q.release_queue, q.routing_keys, {"x-queue-type": "quorum"})
+        for q in (*topology.ALL_QUEUES, per_model)
+        if q.release_dead_letters
+    ]
     stream = topology.GENERATOR_CANCELS
     queues.append((stream.name, stream.routing_keys, stream.arguments))
     for name, keys, args in queues:
-        channel = "queue_" + name.replace(".", "_")
+        channel = "queue_" + name.replace(".", "_").replace(MODEL, "model")
         channels[channel] = _queue_channel(name, keys, args, messages)
+        if MODEL in name:
+            channels[channel]["parameters"] = {
+                "model": {"description": "a model of the registry (one queue per model)"}
+            }
         if name.endswith(".dlq"):
             continue  # read by people, not by a service
-        service = name.split(".")[0]
+        service = "gateway" if name.endswith(".release") else name.split(".")[0]
         operations[f"{service}_consumes_{channel}"] = {
             "action": "receive",
             "channel": {"$ref": f"#/channels/{channel}"},
-            "summary": f"{service} consumes {name} (ack after the effect committed)",
+            "summary": f"{service} consumes {name} (ack after the effect committed)"
+            + (
+                " and re-sends the request or fails the job"
+                if service == "gateway" and name.endswith(".release")
+                else ""
+            ),
             "bindings": {"amqp": {"ack": True, "bindingVersion": "0.3.0"}},
         }
+    # Live previews: each API process's own queue (server-named, exclusive, auto-deleted).
+    channels["queue_gateway_api_previews"] = {
+        "address": "(server-named, one per gateway API process)",
+        "description": f"Exclusive, auto-deleted queue bound to {topology.EXCHANGE} with "
+        "generation.preview; x-message-ttl=10000, x-max-length=1000, x-overflow=drop-head; "
+        "consumed without acks (sorami_gateway/events/previews.py)",
+        "messages": _refs(("generation.preview",), messages),
+        "bindings": {
+            "amqp": {
+                "is": "queue",
+                "queue": {"durable": False, "exclusive": True, "autoDelete": True},
+                "bindingVersion": "0.3.0",
+            }
+        },
+    }
+    operations["gateway_consumes_queue_gateway_api_previews"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/queue_gateway_api_previews"},
+        "summary": "each gateway API process streams previews to the job owner's open streams",
+        "bindings": {"amqp": {"ack": False, "bindingVersion": "0.3.0"}},
+    }
     return {
         "asyncapi": "3.0.0",
         "info": {

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +172,7 @@ async def run_case(case: Case, node: PrivateRabbitNode, base: Path, models: Path
             problems = check_streams(readers, jobs)
             lone = await lone_jobs(system, case, readers[users[0]], users[0])
         events = sum(len(r.events) for r in readers.values())
+        by_type = Counter(f.event for r in readers.values() for f in r.events)
     finally:
         await system.stop()
         await backends.close()
@@ -190,6 +192,7 @@ async def run_case(case: Case, node: PrivateRabbitNode, base: Path, models: Path
         "problems": problems,
         "lone": lone,
         "events": events,
+        "by_type": by_type,
     }
 
 
@@ -230,6 +233,11 @@ def report(result: dict) -> str:
         f"{result['events'] / jobs:.2f}   lone job created->completed p50 "
         f"{statistics.median(lone):.0f} ms (min {min(lone):.0f})"
     )
+    per_job = ", ".join(
+        f"{name.removeprefix('generation.')} {n / jobs:.2f}"
+        for name, n in sorted(result["by_type"].items(), key=lambda kv: -kv[1])
+    )
+    lines.append(f"  stream events/job by type: {per_job}")
     problems = result["problems"]
     lines.append(f"  streams: {'complete, no duplicate' if not problems else problems[:5]}")
     return "\n".join(lines)

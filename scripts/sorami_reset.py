@@ -44,6 +44,7 @@ async def delete_queues(amqp_url: str) -> None:
     from sorami_shared.topology import ALL_QUEUES, GENERATOR_CANCELS
 
     names = [n for q in ALL_QUEUES for n in (q.name, q.dead_letter_queue)]
+    names += [q.release_queue for q in ALL_QUEUES if q.release_dead_letters]
     names.append(GENERATOR_CANCELS.name)
     connection = await connect_failover(amqp_url)  # one URL or a cluster's nodes
     async with connection:
