@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,12 @@ from tests.e2e.system import System
 @pytest.fixture(scope="session")
 def tiny_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One model cache for the tier: the generator builds the tiny models into it on first
-    start (seconds), later systems load them through the same from_pretrained path."""
+    start (seconds), later systems load them through the same from_pretrained path. Under
+    pytest-xdist the workers of one run share it (the build is atomic: a rename)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent / "models"  # beside popen-gw0, gw1...
+        shared.mkdir(exist_ok=True)
+        return shared
     return tmp_path_factory.mktemp("models")
 
 
@@ -46,8 +53,10 @@ async def make_system(
         return system
 
     yield make
-    for system in systems:
-        codes = await system.stop()
+    # All at once: a process takes a second or more to exit after its last log line (the
+    # interpreter tearing down torch/SQLAlchemy), so the systems' stops overlap.
+    stopped = await asyncio.gather(*(system.stop() for system in systems))
+    for system, codes in zip(systems, stopped, strict=True):
         print(f"[e2e] exit codes on SIGTERM: {codes}")
         bad = {name: code for name, code in codes.items() if code != 0}
         assert not bad, system.report(f"processes did not exit 0 on SIGTERM: {bad}")

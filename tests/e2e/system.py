@@ -96,6 +96,9 @@ class System:
     notifier_overrides: dict[str, str] = field(default_factory=dict)  # without the prefix
     projectors: int = 1  # replicas of ``sorami-gateway projector`` on the one queue
     notifiers: int = 1  # replicas of ``sorami-notifier run``
+    # the models each generator replica serves (``SERVE_MODELS``) and preloads, by replica;
+    # empty: every replica serves every model of its registry
+    generator_serves: list[list[str]] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -131,7 +134,14 @@ class System:
             },
         )
 
-    def generator_env(self) -> dict[str, str]:
+    def generator_env(self, index: int = 0) -> dict[str, str]:
+        """The env of generator replica ``index``."""
+        preload = list(dict.fromkeys(["tiny-image", "tiny-video", *self.models]))
+        serves: dict[str, str] = {}
+        if self.generator_serves:
+            served = self.generator_serves[index]
+            preload = [m for m in preload if m in served]
+            serves["SERVE_MODELS"] = json.dumps(served)
         return self._env(
             "SORAMI_GENERATOR_",
             {
@@ -139,9 +149,8 @@ class System:
                 "LOG_FORMAT": "json",
                 "AMQP_URL": self.amqp_url,
                 "MODEL_CACHE_DIR": str(self.model_cache_dir),
-                "PRELOAD_MODELS": json.dumps(
-                    list(dict.fromkeys(["tiny-image", "tiny-video", *self.models]))
-                ),
+                "PRELOAD_MODELS": json.dumps(preload),
+                **serves,
                 "MODELS": json.dumps(self.models),
                 "SHUTDOWN_GRACE_S": "10",
                 **self.storage_env,
@@ -207,8 +216,9 @@ class System:
         ]
         if self.watchdog:
             specs.append(("gateway-watchdog", ["sorami-gateway", "watchdog"], gw))
+        assert len(self.generator_serves) in (0, self.generators), self.generator_serves
         specs += [
-            (f"generator-{i}", ["sorami-generator", "run"], self.generator_env())
+            (f"generator-{i}", ["sorami-generator", "run"], self.generator_env(i))
             for i in range(self.generators)
         ]
         for name, argv, env in specs:

@@ -5,6 +5,7 @@ notifier's deliveries, and no label value is a job or user id."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections import defaultdict
@@ -55,6 +56,8 @@ async def test_every_process_reports_what_the_jobs_did(make_system) -> None:
     system: System = await make_system(
         image_models=["tiny-image", GHOST_MODEL],
         gateway_models={GHOST_MODEL: {"source": "ghost/none", "kind": "image"}},
+        # a generator answers for it (its queue) without knowing it: unknown_model
+        generator_overrides={"SERVE_MODELS": json.dumps(["tiny-image", "tiny-video", GHOST_MODEL])},
         watchdog=True,
     )
     users = ["metrics-ann", "metrics-bob"]
@@ -138,7 +141,10 @@ async def test_every_process_reports_what_the_jobs_did(make_system) -> None:
         jobs
     )
     consumed = "sorami_messages_consumed_total"
-    assert total(generator[1], consumed, queue="generator.requests", outcome="acked") >= 4
+    per_model = [f"generator.requests.{m}" for m in ("tiny-image", "tiny-video", GHOST_MODEL)]
+    acked = sum(total(generator[1], consumed, queue=q, outcome="acked") for q in per_model)
+    assert acked >= 4  # a queue per model
+    assert "sorami_scheduler_queued_jobs" in scraped["gateway-relay"][0]
     assert total(projector, consumed, queue="gateway.projection", outcome="acked") >= created
     assert total(scraped["notifier"][1], consumed, queue="notifier.outcomes", outcome="acked") >= 4
     assert total(relay, "sorami_queue_messages", queue="generator.requests.dlq") == 0

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import sorami_gateway.generations.metrics as gateway_metrics
 import sorami_gateway.outbox.metrics  # noqa: F401 - registers the relay's outbox gauges
+import sorami_gateway.scheduling.metrics  # noqa: F401 - registers the scheduler's backlog gauge
 import sorami_generator.metrics  # noqa: F401 - registers the generator's metrics
 import sorami_notifier.metrics  # noqa: F401 - registers the notifier's metrics
 import sorami_shared.metrics  # noqa: F401 - registers the messaging metrics

@@ -55,6 +55,26 @@ async def test_openai_sdk_images_and_videos(make_system) -> None:
             history = (await api.get("/api/images/user")).json()["items"]
         assert {item["job_id"] for item in history} == {by_url.id, by_b64.id}  # type: ignore[attr-defined]
 
+        # --- stream=True: partial images (live previews, WebP), then the JPEG asked for ----
+        stream = await client.images.generate(
+            prompt="a harbour at night",
+            size="64x64",
+            stream=True,
+            partial_images=2,
+            output_format="jpeg",
+            output_compression=80,
+            extra_body={"num_inference_steps": 20},
+        )
+        events = [event async for event in stream]
+        types = [event.type for event in events]
+        assert types[-1] == "image_generation.completed", types
+        assert 1 <= len(types) - 1 <= 2 and set(types[:-1]) == {"image_generation.partial_image"}
+        assert [e.partial_image_index for e in events[:-1]] == list(range(len(events) - 1))
+        assert base64.b64decode(events[0].b64_json)[8:12] == b"WEBP"
+        final = base64.b64decode(events[-1].b64_json)
+        assert final[:3] == b"\xff\xd8\xff" and events[-1].output_format == "jpeg"
+        assert events[-1].size == "64x64"
+
         # --- videos: create_and_poll (multipart, the SDK's polling helper) --------------
         video = await client.videos.create_and_poll(
             prompt="waves at dusk",

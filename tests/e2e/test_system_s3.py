@@ -8,6 +8,7 @@ of a tiny image job and how much of it is model time."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from typing import Any
@@ -107,6 +108,10 @@ async def test_three_users_twenty_jobs_on_s3(make_system, tmp_path) -> None:
             storage_env=s3.storage_env("", "sorami-e2e"),
             image_models=["tiny-image", GHOST_MODEL],
             gateway_models={GHOST_MODEL: {"source": "ghost/none", "kind": "image"}},
+            # a generator answers for it (its queue) without knowing it: unknown_model
+            generator_overrides={
+                "SERVE_MODELS": json.dumps(["tiny-image", "tiny-video", GHOST_MODEL])
+            },
         )
         clients = {u: system.client(u) for u in USERS}
         http = httpx.AsyncClient(timeout=30)

@@ -12,7 +12,16 @@ classified lost, duplicated or ok, from the databases and the storage itself.
 Webhooks (jobs that asked for one): lost if the receiver never acknowledged a message of
 the job's terminal event whose signature verified (on receipt) with its user's secret;
 duplicated if that event came with more than one ``webhook-id`` (a redelivery must carry the
-same id), or if a terminal event other than the job's outcome arrived.
+same id), or if a terminal event other than the job's outcome arrived. A batch's
+``batch.completed`` (to its user's standing endpoint) likewise: lost if none verified and
+acknowledged, duplicated if it came with more than one ``webhook-id``.
+
+A batch's jobs are classified like single jobs; the batch itself (``GET /api/batches/{id}``)
+must count every one of them, all finished (:func:`batch_problems`).
+
+Live previews (``generation.preview``) are ignored: best effort, never stored (no table row,
+no event-log row, no object, no webhook), so they cannot be lost, and a job run twice that
+showed its previews twice is not duplicated.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import asyncpg
 from .harness import Accepted
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
+BATCH_COMPLETED = "batch.completed"
 
 
 def _dsn(url: str) -> str:
@@ -164,6 +174,8 @@ def classify_webhooks(
             unverified += 1
             continue
         payload = request.payload
+        if payload["type"] == BATCH_COMPLETED:  # a batch's: classify_batch_webhooks
+            continue
         by_job[payload["data"]["job_id"]].append((payload["type"], request.headers["webhook-id"]))
     verdict = Verdict()
     if unverified:
@@ -187,11 +199,57 @@ def classify_webhooks(
     return verdict
 
 
+def classify_batch_webhooks(counts: dict[str, dict[str, int]], received: list[Any]) -> Verdict:
+    """``batch.completed`` of each batch (its id -> its counts by status), from the receiver's
+    requests (only acknowledged ones whose signature verified count); ``wrong`` if its body's
+    counts are not the batch's."""
+    ids: dict[str, set[str]] = defaultdict(set)
+    bodies: dict[str, list[dict[str, int]]] = defaultdict(list)
+    for request in received:
+        payload = request.payload
+        if 200 <= request.status < 300 and payload and payload["type"] == BATCH_COMPLETED:
+            ids[payload["data"]["batch_id"]].add(request.headers["webhook-id"])
+            bodies[payload["data"]["batch_id"]].append(payload["data"]["counts"])
+    verdict = Verdict()
+    for batch_id, expected in counts.items():
+        n = len(ids.get(batch_id, ()))
+        outcome = "lost" if n == 0 else "duplicated" if n > 1 else "ok"
+        if outcome == "ok" and any(body != expected for body in bodies[batch_id]):
+            outcome = "wrong"
+        verdict.counts[outcome] += 1
+        if outcome != "ok":
+            verdict.problems.append(
+                f"BATCH WEBHOOK {outcome.upper()} {batch_id}: {n} ids, counts {bodies[batch_id]}"
+                f" (the batch's: {expected})"
+            )
+    return verdict
+
+
+def batch_problems(view: dict[str, Any], jobs: list[Accepted], snap: dict[str, Any]) -> list[str]:
+    """What is wrong with a batch's answer (``GET /api/batches/{id}``, every page's jobs in
+    ``jobs``) given its accepted ``jobs`` and the databases' ``snap``: its counts must sum to
+    its size, say every job finished, and agree with the jobs' own statuses."""
+    problems = []
+    counts = view["counts"]
+    if view["size"] != len(jobs) or sum(counts.values()) != len(jobs):
+        problems.append(f"size {view['size']}, counts {counts}, {len(jobs)} jobs accepted")
+    if not view["done"] or any(s not in TERMINAL for s in counts):
+        problems.append(f"not finished: done={view['done']} counts={counts}")
+    listed = [j["job_id"] for j in view["jobs"]]
+    if listed != [j.job_id for j in jobs]:  # in submission order
+        problems.append(f"jobs listed {len(listed)}, not the {len(jobs)} accepted in order")
+    rows = Counter(snap["generations"].get(j.job_id, {}).get("status") for j in jobs)
+    if dict(rows) != counts:
+        problems.append(f"counts {counts}, the jobs' statuses {dict(rows)}")
+    return problems
+
+
 def completions(logs: dict[str, str]) -> dict[str, Counter[str]]:
     """``job completed`` lines of each generator replica's log (all its runs), by job id.
     A job counted more than once ran to completion twice (a redelivery after a kill or a cut,
-    a watchdog re-send), by one replica or by both: only exactly-once effects keep the user
-    from seeing it (one set of files, one terminal event, one notification, one webhook)."""
+    a watchdog re-send): only exactly-once effects keep the user from seeing it (one set of
+    files, one terminal event, one notification, one webhook). Each replica serves its own
+    models, so a job in another replica's log went to a queue it should not consume."""
     return {
         replica: Counter(
             json.loads(line)["job_id"]

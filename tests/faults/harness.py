@@ -4,13 +4,17 @@
 Topology (each arrow through a :class:`ChaosProxy`; one proxy per service and broker node):
 
     gateway api/relay/projector/watchdog/webhooks ──▶ rabbit-0, rabbit-1, rabbit-2
-    generator-0, generator-1 (competing, batching)  ──▶ (each service lists the three nodes,
-    notifier                                         ──▶  in its own order, and fails over)
+    generator-0 (tiny-image, broken-image; batching) ──▶ (each service lists the three nodes,
+    generator-1 (tiny-video; batching)               ──▶  in its own order, and fails over)
+    notifier-0, notifier-1                           ──▶
     gateway processes ──▶ PostgreSQL (gateway db)      notifier ──▶ PostgreSQL (notifier db)
     gateway webhooks ──▶ a webhook receiver in the test (answers 503 to every 5th request)
 
-It reuses :class:`tests.e2e.system.System` (processes, env, logs, clients) and only changes
-where each service connects and can SIGKILL / restart a process.
+Each generator serves its own models (``SORAMI_GENERATOR_SERVE_MODELS``: it consumes only
+their queues), so a model's jobs wait while its one generator is down, and the broken model
+sits with tiny-image (its jobs still fail readably). It reuses
+:class:`tests.e2e.system.System` (processes, env, logs, clients) and only changes where each
+service connects and can SIGKILL / restart a process.
 """
 
 from __future__ import annotations
@@ -40,6 +44,15 @@ BROKEN_MODEL_SPEC = {
     "kind": "image",
     "pipeline": "StableDiffusionPipeline",
 }
+# the models of each generator replica, by replica: generator-0 the images (and the broken
+# model), generator-1 the videos
+GENERATOR_SERVES = [["tiny-image", BROKEN_MODEL], ["tiny-video"]]
+
+
+def generator_of(kind: str) -> str:
+    """The replica that serves a job of ``kind`` (the broken image model's too)."""
+    model = f"tiny-{kind}"
+    return next(f"generator-{i}" for i, ms in enumerate(GENERATOR_SERVES) if model in ms)
 
 
 @dataclass
@@ -66,8 +79,8 @@ class FaultSystem(System):
     def gateway_env(self) -> dict[str, str]:
         return self._route(super().gateway_env(), "SORAMI_GATEWAY_", "gateway")
 
-    def generator_env(self) -> dict[str, str]:
-        env = self._route(super().generator_env(), "SORAMI_GENERATOR_", "generator")
+    def generator_env(self, index: int = 0) -> dict[str, str]:
+        env = self._route(super().generator_env(index), "SORAMI_GENERATOR_", "generator")
         env["HF_HUB_OFFLINE"] = "1"  # the broken model must fail fast, not wait on a network
         env.update({f"SORAMI_GENERATOR_{k}": v for k, v in self.generator_overrides.items()})
         return env
@@ -108,6 +121,7 @@ class Accepted:
     files: int  # how many files a success has
     broken: bool = False
     webhook: bool = False  # asked for a webhook: its terminal event must reach the receiver
+    batch: str | None = None  # the id of its batch (``POST /api/batches``), if any
 
 
 # Every third job asks for a webhook to the test's receiver; the deliverer may reach it on

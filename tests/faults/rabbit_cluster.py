@@ -72,15 +72,23 @@ class RabbitCluster:
         out = (via or self.nodes[0]).ctl("eval", "rabbit_nodes:all_running().")
         return {p.strip(" '[]\n") for p in out.split(",") if p.strip(" '[]\n")}
 
-    def any_up(self) -> PrivateRabbitNode:
-        for node in self.nodes:
-            if node._server is not None:
-                try:
-                    node.ctl("await_startup", timeout=10)
-                    return node
-                except Exception:  # noqa: BLE001 - paused or down: ask another
-                    continue
-        raise RuntimeError("no node of the cluster is running")
+    def any_up(self, within_s: float = 90) -> PrivateRabbitNode:
+        """A node that answers. Each try gives a node 20 s: on a loaded 2-core machine one
+        ``rabbitmqctl`` (a fresh Erlang VM) can take over 10 s to start and ask, so a tight
+        per-call timeout made a healthy cluster look down (a CI run failed on that). Paused or
+        down nodes are skipped; the whole list is tried again until ``within_s``."""
+        deadline = time.monotonic() + within_s
+        while True:
+            for node in self.nodes:
+                if node._server is not None:
+                    try:
+                        node.ctl("await_startup", timeout=20)
+                        return node
+                    except Exception:  # noqa: BLE001 - paused, down or slow: ask another
+                        continue
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no node of the cluster answered within {within_s:g} s")
+            time.sleep(1)
 
     def queues(self) -> dict[str, tuple[int, int]]:
         return self.any_up().queues()
@@ -100,14 +108,14 @@ class RabbitCluster:
             found[name] = {m.strip(" '[]\t") for m in rest.split(",") if m.strip(" '[]\t")}
         return found
 
-    def busiest_leader(self) -> PrivateRabbitNode:
-        """The node leading the most queues (ties: the first)."""
+    def busiest_leader(self) -> tuple[PrivateRabbitNode, int]:
+        """The node leading the most queues (ties: the first), and how many it leads."""
         counts = {n.name: 0 for n in self.nodes}
         for leader in self.leaders().values():
             if leader in counts:
                 counts[leader] += 1
         name = max(counts, key=lambda k: counts[k])
-        return next(n for n in self.nodes if n.name == name)
+        return next(n for n in self.nodes if n.name == name), counts[name]
 
     def kill(self, node: PrivateRabbitNode) -> None:
         node.kill()

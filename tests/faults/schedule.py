@@ -1,10 +1,19 @@
-"""The fault schedule of the cluster run: the load (jobs from several users, a third asking for
-a webhook), and the faults, in rounds. One round spares nothing:
+"""The fault schedule of the cluster run: the load and the faults, in rounds.
 
-- every process SIGKILLed twice and restarted: gateway api, relay, both projector replicas
-  (each once while it applies batches of deliveries), watchdog, webhook deliverer, notifier,
-  and each of the two generator replicas in the middle of a batch (api + relay once with
-  outbox rows unpublished, the relay unable to reach any broker node);
+The load: single jobs from several users (images and videos, a third asking for a webhook),
+and, while they are being submitted, one user's batch (``POST /api/batches``: 40 images at
+the scheduler's ``batch`` tier, released after every interactive job; its ``batch.completed``
+goes to a standing endpoint of that user). The scheduler itself runs in every relay, so it is
+SIGKILLed with it.
+
+One round spares nothing:
+
+- every process SIGKILLed twice and restarted: gateway api, relay (and so the scheduler),
+  both projector replicas (each once while it applies batches of deliveries), watchdog,
+  webhook deliverer, notifier (two replicas on one queue, each killed at both points), and
+  each generator in the middle of a batch: generator-0 (the image models) while it renders
+  images, generator-1 (the video model) while it renders videos; api + relay once with
+  outbox rows unpublished, the relay unable to reach any broker node;
 - the broker node leading the most queues SIGKILLed (its Erlang VM), brought back 30 s later,
   while more processes are killed;
 - one node (again the busiest leader) partitioned from the other two for 20 s;
@@ -32,9 +41,12 @@ from .rabbit_cluster import RabbitCluster
 
 NODE_DOWN_S = 30.0
 PARTITION_S = 20.0
-GENERATORS = ("generator-0", "generator-1")
+GENERATORS = ("generator-0", "generator-1")  # images (and the broken model), videos
+BATCH_KIND = "image"  # a batch is of one kind
+BATCH_AFTER_S = 15.0  # into the burst: among the single jobs, while faults are going on
 PROJECTORS = ("gateway-projector-0", "gateway-projector-1")  # two replicas on one queue
-PROCESSES = (*PROJECTORS, "gateway-watchdog", "gateway-webhooks", "notifier")
+NOTIFIERS = ("notifier-0", "notifier-1")  # two replicas on one queue
+PROCESSES = (*PROJECTORS, "gateway-watchdog", "gateway-webhooks", *NOTIFIERS)
 
 
 class Run:
@@ -44,14 +56,20 @@ class Run:
         self.users = users
         self.accepted: list[Accepted] = []
         self.submit_errors = 0
+        self.replayed = 0  # retries the gateway answered with the job it had (Idempotency-Key)
         self.submitting = True
         self.rounds = 0
         self.batch_sizes_killed: list[int] = []
         self.receiver: FlakyReceiver | None = None  # webhooks of every third job go there
+        self.batches: dict[str, str] = {}  # batch id -> its user
+
+    @property
+    def batch_user(self) -> str:
+        return self.users[0]
 
     # ---- load ----------------------------------------------------------------------------
 
-    async def submit_all(self, images: int, videos: int, broken: int) -> None:
+    async def submit_all(self, images: int, videos: int, broken: int, batch: int) -> None:
         plan = [("image", i, False) for i in range(images)] + [
             ("video", i, False) for i in range(videos)
         ]
@@ -60,7 +78,8 @@ class Run:
         per_user = [plan[i :: len(self.users)] for i in range(len(self.users))]
         try:
             await asyncio.gather(
-                *(self._submit(u, jobs) for u, jobs in zip(self.users, per_user, strict=True))
+                *(self._submit(u, jobs) for u, jobs in zip(self.users, per_user, strict=True)),
+                self._submit_batch(self.batch_user, batch),
             )
         finally:
             self.submitting = False
@@ -71,24 +90,52 @@ class Run:
                 body = job_body(kind, i, broken=broken)
                 if self.receiver is not None and wants_webhook(i):
                     body["webhook_url"] = f"{self.receiver.url}/faults/{user}"
-                deadline = time.monotonic() + 120
-                while True:
-                    try:
-                        r = await client.post(f"/api/{kind}s/generate", json=body)
-                    except httpx.HTTPError:
-                        r = None
-                    if r is not None and r.status_code == 202:
-                        webhook = "webhook_url" in body
-                        files = expected_files(kind, body)
-                        self.accepted.append(
-                            Accepted(r.json()["job_id"], kind, user, files, broken, webhook)
-                        )
-                        break
-                    # no 2xx (gateway restarting, not ready): the client retries
-                    self.submit_errors += 1
-                    assert time.monotonic() < deadline, f"gateway refused {kind} for 120s: {r}"
-                    await asyncio.sleep(0.5)
+                # one key per job, as a careful client sends: a retry after an answer lost to
+                # a fault gets the same job back, never a second one
+                key = f"faults-{user}-{kind}-{i}"
+                answer = await self._post(client, f"/api/{kind}s/generate", body, key)
+                job_id = answer["job_id"]
+                files = expected_files(kind, body)
+                webhook = "webhook_url" in body
+                self.accepted.append(Accepted(job_id, kind, user, files, broken, webhook))
                 await asyncio.sleep(0.9)
+
+    async def _submit_batch(self, user: str, size: int) -> None:
+        """One batch of ``size`` jobs, ``BATCH_AFTER_S`` into the burst (a retry after an
+        answer lost would make a second batch, outside the run's: not counted)."""
+        if not size:
+            return
+        await asyncio.sleep(BATCH_AFTER_S)
+        items = [job_body(BATCH_KIND, 20_000 + i) for i in range(size)]
+        async with self.system.client(user) as client:
+            created = await self._post(
+                client, "/api/batches", {"kind": BATCH_KIND, "requests": items}
+            )
+        batch_id = created["batch_id"]
+        self.batches[batch_id] = user
+        for job_id, item in zip(created["job_ids"], items, strict=True):
+            files = expected_files(BATCH_KIND, item)
+            self.accepted.append(Accepted(job_id, BATCH_KIND, user, files, batch=batch_id))
+
+    async def _post(
+        self, client: httpx.AsyncClient, path: str, body: dict, key: str | None = None
+    ) -> dict:
+        """POST until the gateway answers 202 (within 120 s); the answer's body. ``key``: the
+        request's Idempotency-Key."""
+        deadline = time.monotonic() + 120
+        headers = {"Idempotency-Key": key} if key else {}
+        while True:
+            try:
+                r = await client.post(path, json=body, headers=headers)
+            except httpx.HTTPError:
+                r = None
+            if r is not None and r.status_code == 202:
+                self.replayed += r.headers.get("Idempotent-Replayed") == "true"
+                return r.json()
+            # no 2xx (gateway restarting, not ready): the client retries
+            self.submit_errors += 1
+            assert time.monotonic() < deadline, f"gateway refused {path} for 120s: {r}"
+            await asyncio.sleep(0.5)
 
     # ---- observation ---------------------------------------------------------------------
 
@@ -191,8 +238,7 @@ class Run:
     async def broker_node_down(self, during) -> None:
         """SIGKILL the VM of the node leading the most queues; ``during`` runs while it is
         down; the node is started again ``NODE_DOWN_S`` after the kill."""
-        node = await asyncio.to_thread(self.cluster.busiest_leader)
-        led = sum(v == node.name for v in (await asyncio.to_thread(self.cluster.leaders)).values())
+        node, led = await asyncio.to_thread(self.cluster.busiest_leader)
         await asyncio.to_thread(self.cluster.kill, node)
         killed = time.monotonic()
         self.system.faults["broker node SIGKILL (its beam VM)"] += 1
@@ -203,7 +249,7 @@ class Run:
         print(f"[faults] {node.name} (led {led}) killed, back after 30 s, rejoined in {took:.1f}s")
 
     async def partition(self, during) -> None:
-        node = await asyncio.to_thread(self.cluster.busiest_leader)
+        node, _ = await asyncio.to_thread(self.cluster.busiest_leader)
         await asyncio.to_thread(self.cluster.partition, node)
         started = time.monotonic()
         self.system.faults["network partition (1 node from 2)"] += 1
@@ -213,7 +259,8 @@ class Run:
         print(f"[faults] {node.name} partitioned for {time.monotonic() - started:.0f}s, healed")
 
     async def gateway_restart_with_rows_in_flight(self) -> None:
-        """The relay cannot reach any broker node, so accepted requests pile up in the outbox;
+        """The relay cannot reach any broker node, so accepted requests pile up (in the outbox,
+        and in the scheduler's queue once the generators' slots are taken);
         the api and relay are SIGKILLed and restarted with rows unpublished. (Once nothing is
         submitted any more, a later round kills them without rows waiting.)"""
         if not self.submitting:
@@ -224,8 +271,10 @@ class Run:
         outage = asyncio.gather(*(p.outage(10) for p in proxies))
 
         async def rows_waiting() -> int:
+            # waiting for the broker (outbox) or for their turn (the scheduler's queue)
             rows = await self.gateway_sql(
-                "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL"
+                "SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL)"
+                " + (SELECT count(*) FROM generation_queue) AS n"
             )
             return rows[0]["n"]
 
@@ -269,7 +318,8 @@ class Run:
         await self.db_outage(5, 20)
         await self.inject_duplicates(injector, 10)
         await self.gateway_restart_with_rows_in_flight()
-        await self.kill("notifier")
+        for notifier in NOTIFIERS:
+            await self.kill(notifier)
         await self.kill("gateway-watchdog")
         await self.kill("gateway-webhooks")
         await self.kill_generator("generator-1")
@@ -278,7 +328,8 @@ class Run:
             await self.kill_generator("generator-0")
             await self.kill("gateway-projector-1", down_s=2)
             await self.cut_databases()
-            await self.kill("notifier")
+            for notifier in reversed(NOTIFIERS):
+                await self.kill(notifier)
 
         await self.broker_node_down(while_node_down)
 

@@ -1,15 +1,20 @@
-"""The fault-injection run at cluster scale: image and video jobs from several users while every
-process is SIGKILLed and restarted (two generator replicas competing for the queue, batching,
-each killed mid-batch), a broker node of a 3-node cluster is killed and brought back, another
-is partitioned from the other two, broker and database connections are cut and slowed, and
-duplicated, late and poison events are injected (the schedule: ``schedule.py``). Then every
-accepted job is classified lost / duplicated / ok, and the run fails unless lost = duplicated
-= 0, every poison message sits in a dead-letter queue, every queue is still replicated on the
-three nodes and every consumer is still running. A third of the jobs ask for a webhook: each
-one's terminal event must reach the receiver, signed, once.
+"""The fault-injection run at cluster scale: image and video jobs from several users, and one
+user's batch (``POST /api/batches``), while every process is SIGKILLed and restarted (the
+relay, and with it the scheduler; two generators, one for the image models and one for the
+video model, each killed mid-batch), a broker node of a 3-node cluster is killed and brought
+back, another is partitioned from the other two, broker and database connections are cut and
+slowed, and duplicated, late and poison events are injected (the schedule: ``schedule.py``).
+Then every accepted job (the batch's too) is classified lost / duplicated / ok, and the run
+fails unless lost = duplicated = 0, every job ran on its model's generator only, the batch's
+own counts (``GET /api/batches/{id}``) agree with its jobs, every poison message sits in a
+dead-letter queue, every queue is still replicated on the three nodes and every consumer is
+still running. A third of the single jobs ask for a webhook: each one's terminal event must
+reach the receiver, signed, once; so must the batch's ``batch.completed`` (to its user's
+standing endpoint).
 
-``SORAMI_FAULTS_IMAGES`` / ``_VIDEOS`` set the mix (300 jobs by default; ``make
-test-chaos-cluster``: 2,000), ``SORAMI_FAULTS_REPORT`` where the figures go."""
+``SORAMI_FAULTS_IMAGES`` / ``_VIDEOS`` / ``_BATCH`` set the mix (300 jobs by default: 190 single
+images, 70 videos and a batch of 40 images; ``make test-chaos-cluster``: 2,000 single jobs),
+``SORAMI_FAULTS_REPORT`` where the figures go."""
 
 from __future__ import annotations
 
@@ -22,34 +27,53 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from sorami_shared.messaging.connection import connect_failover
 
 from tests.support.chaos_proxy import ChaosProxy
 from tests.support.webhooks import receiving
 
-from .checker import TERMINAL, Verdict, classify, classify_webhooks, completions, snapshot
-from .harness import BROKEN_MODEL, BROKEN_MODEL_SPEC, WEBHOOK_SETTINGS, FaultSystem, FlakyReceiver
+from .checker import (
+    BATCH_COMPLETED,
+    TERMINAL,
+    Verdict,
+    batch_problems,
+    classify,
+    classify_batch_webhooks,
+    classify_webhooks,
+    completions,
+    snapshot,
+)
+from .dead_letters import WORK_QUEUES, dead_letters
+from .harness import (
+    BROKEN_MODEL,
+    BROKEN_MODEL_SPEC,
+    GENERATOR_SERVES,
+    WEBHOOK_SETTINGS,
+    FaultSystem,
+    FlakyReceiver,
+    generator_of,
+)
 from .injector import Injector
 from .rabbit_cluster import RabbitCluster
 from .schedule import GENERATORS, PROCESSES, Run
 
 USERS = [f"user{i}" for i in range(5)]
-IMAGES = int(os.environ.get("SORAMI_FAULTS_IMAGES", "225"))
-VIDEOS = int(os.environ.get("SORAMI_FAULTS_VIDEOS", "75"))
+IMAGES = int(os.environ.get("SORAMI_FAULTS_IMAGES", "190"))
+VIDEOS = int(os.environ.get("SORAMI_FAULTS_VIDEOS", "70"))
 BROKEN = 3
+BATCH = int(os.environ.get("SORAMI_FAULTS_BATCH", "40"))
 SETTLE_S = float(os.environ.get("SORAMI_FAULTS_SETTLE_S", "900"))
 # The watchdog's pending lease: above the longest queue wait of the run (300 jobs: under 5 min;
 # a long run's backlog waits longer), and short enough to rescue, within the run, a job
 # dead-lettered while PENDING by lost connections alone (docs/reliability.md, "Delivery
 # attempts spent by lost connections").
 PENDING_LEASE_S = os.environ.get("SORAMI_FAULTS_PENDING_LEASE_S", "420")
-WORK_QUEUES = ("generator.requests", "gateway.projection", "notifier.outcomes")
+
 SERVICES = ("gateway", "generator", "notifier")
 
 
 async def settle(run: Run, within_s: float) -> None:
-    """Every accepted job terminal, its notifications in, its webhook acknowledged, the work
-    queues empty."""
+    """Every accepted job terminal, its notifications in, its webhook acknowledged (and each
+    batch's), the work queues empty."""
     ids = {a.job_id for a in run.accepted}
     urls = run.system.database_urls
 
@@ -75,39 +99,24 @@ async def settle(run: Run, within_s: float) -> None:
 
 
 def webhooks_settled(run: Run, gens: dict) -> bool:
-    acked = {
-        (json.loads(r.body)["data"]["job_id"], json.loads(r.body)["type"])
-        for r in run.receiver.received  # type: ignore[union-attr]
-        if 200 <= r.status < 300
-    }
+    acked = set()
+    for r in run.receiver.received:  # type: ignore[union-attr]
+        if 200 <= r.status < 300:
+            body = json.loads(r.body)
+            acked.add((body["data"].get("job_id") or body["data"]["batch_id"], body["type"]))
     return all(
         (a.job_id, f"generation.{gens[a.job_id]['status'].lower()}") in acked
         for a in run.accepted
         if a.webhook
-    )
-
-
-async def dead_letters(cluster: RabbitCluster) -> dict[str, list[str]]:
-    """message ids in each dead-letter queue (read without removing them)."""
-    found: dict[str, list[str]] = {}
-    connection = await connect_failover(cluster.amqp_urls)
-    try:
-        channel = await connection.channel()
-        for queue_name in (f"{q}.dlq" for q in WORK_QUEUES):
-            queue = await channel.declare_queue(queue_name, passive=True)
-            ids = []
-            while (message := await queue.get(no_ack=False, fail=False)) is not None:
-                ids.append(message.message_id or "")
-            found[queue_name] = ids
-    finally:
-        await connection.close()  # unacknowledged: they stay in their queues
-    return found
+    ) and all((b, BATCH_COMPLETED) in acked for b in run.batches)
 
 
 def under_replicated(cluster: RabbitCluster) -> dict[str, set[str]]:
-    """Queues and streams not replicated on every node."""
+    """Queues and streams not replicated on every node (a server-named exclusive queue, such
+    as an API process's preview queue, lives and dies with its connection: not counted)."""
     every = {n.name for n in cluster.nodes}
-    return {q: m for q, m in cluster.members().items() if m != every}
+    members = cluster.members().items()
+    return {q: m for q, m in members if m != every and not q.startswith("amq")}
 
 
 async def start_proxies(cluster: RabbitCluster) -> tuple[dict[str, list[ChaosProxy]], dict]:
@@ -146,7 +155,9 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_clu
         model_cache_dir=Path(os.environ.get("SORAMI_FAULTS_MODEL_CACHE", tmp_path / "models")),
         image_models=["tiny-image", BROKEN_MODEL],
         generators=2,
+        generator_serves=GENERATOR_SERVES,
         projectors=2,
+        notifiers=2,
         watchdog=True,
         broker_proxies=broker_proxies,
         broker_urls=broker_urls,
@@ -177,9 +188,11 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_clu
         print(f"[faults] system up in {time.monotonic() - started:.1f}s")
         replicas_at_start = await asyncio.to_thread(under_replicated, cluster)
         run.receiver.secrets = {user: await signing_secret(run, user) for user in USERS}
+        hook = f"{run.batch_user}-batches"  # the batch user's standing endpoint
+        run.receiver.secrets[hook] = await batch_endpoint_secret(run, f"/faults/{hook}")
         await injector.poison()
         burst_started = time.monotonic()
-        submit = asyncio.create_task(run.submit_all(IMAGES, VIDEOS, BROKEN))
+        submit = asyncio.create_task(run.submit_all(IMAGES, VIDEOS, BROKEN, BATCH))
         await run.chaos(injector)
         await submit
         await injector.poison()  # once more, after every restart
@@ -189,10 +202,24 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_clu
         snap = await snapshot(system.database_urls["gateway"], system.database_urls["notifier"])
         verdict = classify(run.accepted, snap, media)
         webhooks = classify_webhooks(run.accepted, snap, run.receiver.received)
+        views = {b: await read_batch(run, b) for b in run.batches}
+        wrong_batches = {
+            b: batch_problems(view, [a for a in run.accepted if a.batch == b], snap)
+            for b, view in views.items()
+        }
+        batch_hooks = classify_batch_webhooks(
+            {b: view["counts"] for b, view in views.items()}, run.receiver.received
+        )
         done = completions(
             {g: system.proc(g).log_path.read_text(errors="replace") for g in GENERATORS}
         )
         done_total = sum(done.values(), Counter())
+        off_model = [
+            a.job_id
+            for a in run.accepted
+            for g in GENERATORS
+            if g != generator_of(a.kind) and done[g][a.job_id]
+        ]
         dlqs = await dead_letters(cluster)
         queues = await asyncio.to_thread(cluster.queues)
         replicas_at_end = await asyncio.to_thread(under_replicated, cluster)
@@ -212,22 +239,28 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_clu
             "jobs_accepted": len(run.accepted),
             "images": sum(a.kind == "image" for a in run.accepted),
             "videos": sum(a.kind == "video" for a in run.accepted),
+            "batch_jobs": sum(a.batch is not None for a in run.accepted),
+            "batches": {b: view["counts"] for b, view in views.items()},
+            "batch_webhook_verdict": dict(batch_hooks.counts),
             "users": len(USERS),
             "broker_nodes": len(cluster.nodes),
-            "generator_replicas": len(GENERATORS),
+            "generators": dict(zip(GENERATORS, GENERATOR_SERVES, strict=True)),
             "rounds": run.rounds,
             "verdict": dict(verdict.counts),
             "webhook_verdict": {**webhooks.counts, **webhooks.statuses},
             "statuses": dict(verdict.statuses),
             "faults": dict(sorted(system.faults.items())),
             "batch_sizes_at_generator_kills": run.batch_sizes_killed,
+            "jobs_run_to_completion_by_generator": {g: len(c) for g, c in done.items()},
             "jobs_run_to_completion_twice": sum(n > 1 for n in done_total.values()),
-            "jobs_run_to_completion_by_both_replicas": len(
-                set.intersection(*map(set, done.values()))
-            ),
+            "jobs_run_by_the_other_models_generator": len(off_model),
             "events_injected": injector.sent,
             "submit_retries_without_2xx": run.submit_errors,
+            "submit_retries_answered_with_the_same_job": run.replayed,
             "dead_letters_unexpected": unexpected_dead_letters,
+            "dead_lettered_requests_released_again": system.log_count(
+                "", "dead-lettered request released again"
+            ),
             "watchdog_requeues": sum(
                 snap["generations"][a.job_id]["watchdog_requeues"] for a in run.accepted
             ),
@@ -240,15 +273,19 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_clu
         out = os.environ.get("SORAMI_FAULTS_REPORT")
         if out:
             await asyncio.to_thread(Path(out).write_text, json.dumps(figures, indent=2) + "\n")
-        for problem in (verdict.problems + webhooks.problems)[:30]:
+        for problem in (verdict.problems + webhooks.problems + batch_hooks.problems)[:30]:
             print("[faults]", problem)
 
-        assert len(run.accepted) >= IMAGES + VIDEOS + BROKEN
+        assert len(run.accepted) == IMAGES + VIDEOS + BROKEN + BATCH
+        assert len(run.batches) == (1 if BATCH else 0), run.batches
         assert verdict.lost == 0 and verdict.duplicated == 0, system.report(
             f"lost={verdict.lost} duplicated={verdict.duplicated}: {verdict.problems[:10]}"
         )
+        assert not off_model, f"jobs run by the other model's generator: {off_model[:10]}"
         assert webhooks.lost == 0 and webhooks.duplicated == 0, webhooks.problems[:10]
         assert webhooks.counts["ok"] >= (IMAGES + VIDEOS) // 4, webhooks.counts
+        assert not any(wrong_batches.values()), wrong_batches
+        assert batch_hooks.counts["ok"] == len(run.batches), batch_hooks.problems
         assert not replicas_at_start and not replicas_at_end, (replicas_at_start, replicas_at_end)
         assert not poison_missing, f"poison messages not dead-lettered: {poison_missing}"
         assert not dead, system.report(f"processes died: {dead}")
@@ -258,6 +295,12 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_clu
         # there would be an effect lost.
         assert unexpected_dead_letters["gateway.projection.dlq"] == 0, dlqs
         assert unexpected_dead_letters["notifier.outcomes.dlq"] == 0, dlqs
+        # A request dead-lettered from a model's queue was released again (or its job failed)
+        # at once: the releaser's copy of every per-model DLQ is drained.
+        per_model = [q for q in dlqs if q.startswith("generator.requests.")]
+        assert per_model, f"no per-model dead-letter queue found: {sorted(queues)}"
+        pending = {f"{q}.release": queues.get(f"{q}.release", (0, 0))[0] for q in per_model}
+        assert not any(pending.values()), f"dead letters not released again: {pending}"
         # Bounded failure: the jobs of a model that cannot load end FAILED at once (no retry
         # per attempt) with the loader's reason, whatever the faults did around them.
         for row in broken_rows:
@@ -283,16 +326,46 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_clu
     assert not bad, f"processes did not exit 0 on SIGTERM: {bad}"
 
 
-async def signing_secret(run: Run, user: str) -> str:
-    """The user's webhook secret; retried like a submit (the api's pooled database
-    connections may have just been cut: the first use of one answers 503)."""
+async def answer(run: Run, user: str, method: str, path: str, ok: int = 200, **kw) -> dict:
+    """The body of ``user``'s request once it answers ``ok``; retried like a submit (the
+    api's pooled database connections may have just been cut: the first use of one answers
+    503)."""
 
-    async def fetch() -> str | None:
+    async def fetch() -> dict | None:
         try:
             async with run.system.client(user) as client:
-                r = await client.get("/api/webhooks/secret")
+                r = await client.request(method, path, **kw)
         except httpx.HTTPError:
             return None
-        return r.json()["secret"] if r.status_code == 200 else None
+        return r.json() if r.status_code == ok else None
 
-    return await run.until(f"{user}'s webhook secret", fetch, 60)
+    return await run.until(f"{user}: {method} {path}", fetch, 60)
+
+
+async def signing_secret(run: Run, user: str) -> str:
+    """The user's webhook secret (each job's ``webhook_url`` is signed with it)."""
+    return (await answer(run, user, "GET", "/api/webhooks/secret"))["secret"]
+
+
+async def batch_endpoint_secret(run: Run, path: str) -> str:
+    """A standing endpoint of the batch user for ``batch.completed`` only, at the receiver's
+    ``path``; its secret. (Created before any fault: no answer lost, no second endpoint.)"""
+    url = f"{run.receiver.url}{path}"  # type: ignore[union-attr]
+    body = {"url": url, "events": [BATCH_COMPLETED]}
+    created = await answer(run, run.batch_user, "POST", "/api/webhooks/endpoints", 201, json=body)
+    return created["secret"]
+
+
+async def read_batch(run: Run, batch_id: str) -> dict:
+    """``GET /api/batches/{id}`` with every page's jobs in ``jobs``."""
+    jobs: list[dict] = []
+    cursor = None
+    while True:
+        params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        view = await answer(
+            run, run.batches[batch_id], "GET", f"/api/batches/{batch_id}", params=params
+        )
+        jobs += view["jobs"]
+        cursor = view["next_cursor"]
+        if not cursor:
+            return {**view, "jobs": jobs}

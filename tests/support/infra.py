@@ -5,12 +5,15 @@ test, so tests never touch data they did not make. Both servers are the machine'
 from __future__ import annotations
 
 import os
-import socket
+import queue
 import subprocess
+import threading
 import uuid
 from urllib.parse import quote
 
 import asyncpg
+
+from tests.support import ports
 
 PG_HOST = os.environ.get("SORAMI_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("SORAMI_TEST_PG_PORT", "5432"))
@@ -20,9 +23,9 @@ AMQP_PORT = int(os.environ.get("SORAMI_TEST_AMQP_PORT", "5672"))
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, that no other test process on this machine is given
+    (see ``ports.PortAllocator``): safe under pytest-xdist and with overlapping runs."""
+    return ports.allocator().take()
 
 
 def unique_name(prefix: str) -> str:
@@ -58,6 +61,34 @@ async def drop_database(name: str) -> None:
         await conn.close()
 
 
+class DatabaseReaper:
+    """Drops databases in a background thread, one at a time: ``DROP DATABASE`` waits for a
+    checkpoint (0.3-2 s on a busy machine), which a test's teardown need not wait for.
+    ``close()`` drops what is left and returns once every database is gone."""
+
+    def __init__(self) -> None:
+        self._names: queue.Queue[str | None] = queue.Queue()
+        self.errors: list[str] = []
+        self._thread = threading.Thread(target=self._run, name="db-reaper", daemon=True)
+        self._thread.start()
+
+    def drop_later(self, name: str) -> None:
+        self._names.put(name)
+
+    def _run(self) -> None:
+        import asyncio
+
+        while (name := self._names.get()) is not None:
+            try:
+                asyncio.run(drop_database(name))
+            except Exception as exc:  # reported at close(); the run goes on
+                self.errors.append(f"{name}: {exc!r}")
+
+    def close(self) -> None:
+        self._names.put(None)
+        self._thread.join()
+
+
 def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
@@ -91,9 +122,9 @@ def create_vhosts(names: list[str]) -> None:
     an Erlang VM (about a second, more on a loaded machine), the vhost itself is nothing."""
     _rabbitmqctl(
         "eval",
-        "[begin rabbit_vhost:add(V, <<\"sorami-tests\">>),"
-        " rabbit_auth_backend_internal:set_permissions(<<\"guest\">>, V,"
-        " <<\".*\">>, <<\".*\">>, <<\".*\">>, <<\"sorami-tests\">>) end"
+        '[begin rabbit_vhost:add(V, <<"sorami-tests">>),'
+        ' rabbit_auth_backend_internal:set_permissions(<<"guest">>, V,'
+        ' <<".*">>, <<".*">>, <<".*">>, <<"sorami-tests">>) end'
         f" || V <- {_erlang_list(names)}], ok.",
     )
 
@@ -102,7 +133,7 @@ def delete_vhosts(names: list[str]) -> None:
     """Delete several vhosts (with their queues) with one rabbitmqctl call."""
     if names:
         _rabbitmqctl(
-            "eval", f"[rabbit_vhost:delete(V, <<\"sorami-tests\">>) || V <- {_erlang_list(names)}]."
+            "eval", f'[rabbit_vhost:delete(V, <<"sorami-tests">>) || V <- {_erlang_list(names)}].'
         )
 
 
@@ -115,6 +146,7 @@ class VhostPool:
         self.batch = batch
         self._fresh: list[str] = []
         self._used: list[str] = []
+        self._deleting: threading.Thread | None = None  # the last batch's deletion
 
     def take(self) -> str:
         if not self._fresh:
@@ -129,13 +161,25 @@ class VhostPool:
             self._flush()
 
     def _flush(self) -> None:
+        """Delete the used vhosts in a background thread (a test's teardown does not wait for
+        rabbitmqctl); one deletion at a time."""
         names, self._used = self._used, []
-        try:
-            delete_vhosts(names)
-        except subprocess.CalledProcessError:
-            pass
+        previous = self._deleting
+
+        def delete() -> None:
+            if previous is not None:
+                previous.join()
+            try:
+                delete_vhosts(names)
+            except subprocess.CalledProcessError:
+                pass
+
+        self._deleting = threading.Thread(target=delete, name="vhost-reaper", daemon=True)
+        self._deleting.start()
 
     def close(self) -> None:
         self._used += self._fresh
         self._fresh = []
         self._flush()
+        assert self._deleting is not None
+        self._deleting.join()

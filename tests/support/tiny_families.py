@@ -3,10 +3,10 @@ tokenizers made here (no hub), saved with ``save_pretrained`` and served from th
 like any real model (``pipeline: auto``: the family comes from ``model_index.json``).
 
 Built once per machine under a cache directory keyed by a hash of this file,
-tiny_components.py and tiny_video_families.py, so a change to a builder rebuilds and an
-unchanged one costs nothing.
-SD 1.x and AnimateDiff are the built-ins ``tiny-image`` / ``tiny-video``
-(sorami_generator.tiny_models).
+tiny_components.py, tiny_video_families.py, sorami_generator/random_parts.py and
+tiny_models.py, so a change to a builder rebuilds and an unchanged one costs nothing.
+SD 1.x, AnimateDiff and LTX-Video are the built-ins ``tiny-image`` / ``tiny-video`` /
+``tiny-i2v`` (sorami_generator.tiny_models).
 """
 
 from __future__ import annotations
@@ -41,8 +41,18 @@ SEED = 7
 
 def cache_root() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    from sorami_generator import random_parts, tiny_models
+
+    here = Path(__file__)
     code = b"".join(
-        p.read_bytes() for p in (Path(__file__), Path(__file__).with_name("tiny_components.py"))
+        p.read_bytes()
+        for p in (
+            here,
+            here.with_name("tiny_components.py"),
+            here.with_name("tiny_video_families.py"),
+            Path(random_parts.__file__),
+            Path(tiny_models.__file__),  # the CLIP tokenizer, the LTX build (tiny-i2v)
+        )
     )
     digest = hashlib.sha256(code).hexdigest()[:12]
     return base / "sorami-tests" / f"tiny-families-{digest}"

@@ -29,28 +29,10 @@ def build_wan() -> Any:
 
 
 def build_ltx() -> Any:
-    from diffusers import (
-        AutoencoderKLLTXVideo,
-        FlowMatchEulerDiscreteScheduler,
-        LTXPipeline,
-        LTXVideoTransformer3DModel,
-    )
+    """The generator's built-in ``tiny-i2v`` (one LTX-Video build for both)."""
+    from sorami_generator.tiny_models import build_tiny_i2v
 
-    transformer = LTXVideoTransformer3DModel(
-        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4,
-        attention_head_dim=8, cross_attention_dim=32, num_layers=1, caption_channels=D,
-    )  # fmt: skip
-    vae = AutoencoderKLLTXVideo(
-        latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
-        spatio_temporal_scaling=(True, True, False, False), layers_per_block=(1, 1, 1, 1, 1),
-        decoder_spatio_temporal_scaling=(True, True, False, False),
-        decoder_layers_per_block=(1, 1, 1, 1, 1),
-        patch_size=1, patch_size_t=1, encoder_causal=True, decoder_causal=False,
-    )  # fmt: skip
-    vae.use_framewise_encoding = False
-    vae.use_framewise_decoding = False
-    return LTXPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=t5(),
-                       tokenizer=t5_tokenizer(), transformer=transformer)  # fmt: skip
+    return build_tiny_i2v()
 
 
 def build_cogvideox() -> Any:

@@ -92,6 +92,7 @@ def web_system(
         storage_env={"STORAGE_BACKEND": "local", "STORAGE_LOCAL_DIR": str(base / "media")},
         model_cache_dir=tiny_model_cache,
         environment="development",
+        video_models=["tiny-video", "tiny-i2v"],  # tiny-i2v: Animate (image-to-video)
     )
     try:
         run_async(system.start())

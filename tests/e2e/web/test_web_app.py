@@ -25,6 +25,23 @@ new MutationObserver((records) => {
 """
 
 
+# Every picture a card shows, in order: "preview" (the live picture forming) or "final".
+WATCH_PICTURES = """
+window.__pictures = [];
+new MutationObserver((records) => {
+  for (const r of records) {
+    const imgs = [...r.addedNodes].flatMap((n) => n.tagName === "IMG" ? [n]
+      : n.querySelectorAll ? [...n.querySelectorAll("img")] : []);
+    if (r.type === "attributes" && r.target.tagName === "IMG") imgs.push(r.target);
+    for (const img of imgs) {
+      window.__pictures.push(img.classList.contains("preview") ? "preview" : "final");
+    }
+  }
+}).observe(document.querySelector("#gallery"),
+           {subtree: true, childList: true, attributes: true, attributeFilter: ["src"]});
+"""
+
+
 def test_sign_in_generate_an_image_and_find_it_after_a_reload(browsing: Browsing) -> None:
     page = browsing.page
     page.goto(browsing.system.base_url)
@@ -33,6 +50,7 @@ def test_sign_in_generate_an_image_and_find_it_after_a_reload(browsing: Browsing
     browsing.sign_in("alice")
     expect(page.locator("#user-name")).to_have_text(browsing.user)
     page.evaluate(WATCH_PROGRESS)
+    page.evaluate(WATCH_PICTURES)
 
     # a double click: one job (the form sends the same Idempotency-Key twice)
     browsing.fill_form("image", "a lighthouse at dawn", width=96, height=64, num_inference_steps=20)
@@ -44,6 +62,9 @@ def test_sign_in_generate_an_image_and_find_it_after_a_reload(browsing: Browsing
     assert browsing.natural_size(image) == (96, 64)  # as asked
     moved = [v for v in page.evaluate("window.__progress") if 0 < v < 100]
     assert moved, f"the progress bar did not move: {page.evaluate('window.__progress')}"
+    pictures = page.evaluate("window.__pictures")  # the picture formed before the final one
+    assert "preview" in pictures and "final" in pictures, pictures
+    assert pictures.index("preview") < pictures.index("final"), pictures
     with browsing.api() as api:
         items = api.get("/api/generations").json()["items"]
     assert [i["job_id"] for i in items] == [card.get_attribute("data-job-id")]

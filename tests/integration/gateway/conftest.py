@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aio_pika
 import httpx
@@ -20,8 +20,14 @@ from sorami_gateway.app import create_app
 from sorami_gateway.infra.db import create_engine, create_session_factory
 from sorami_gateway.settings import GatewaySettings
 from sorami_gateway.workers.relay import OutboxRelay
+from sorami_gateway.workers.scheduler import Scheduler
 from sorami_shared.messaging import EventBus
-from sorami_shared.topology import EXCHANGE, declare_exchange
+from sorami_shared.topology import (
+    EXCHANGE,
+    declare_exchange,
+    declare_queue,
+    generator_queue_spec,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 TEST_JWT_SECRET = "gateway-test-secret-" + "0123456789abcdef" * 3
@@ -107,6 +113,8 @@ def make_settings(database_url: str, media_dir: Path) -> Callable[..., GatewaySe
             "relay_batch_size": 50,
             "relay_publish_timeout_s": 2.0,
             "relay_max_backoff_s": 0.5,
+            "scheduler_poll_interval_s": 0.5,
+            "scheduler_capacity_refresh_s": 0.2,
             "db_pool_size": 5,
         }
         values.update(overrides)
@@ -154,13 +162,31 @@ async def scalar(engine: AsyncEngine, sql: str, **params: Any) -> Any:
         return (await conn.execute(text(sql), params)).scalar()
 
 
+async def release_queued(sessions: Any, slots: int = 10_000) -> list[Any]:
+    """One scheduler pass as if every generator queue had ``slots`` free: the queued jobs go
+    to the outbox (for tests of what comes after the release)."""
+    import time as _time
+
+    from sorami_gateway.infra.db import driver_connection
+    from sorami_gateway.scheduling.release import release_pass
+
+    async def free(models: set[str]) -> dict[str, int]:
+        return dict.fromkeys(models, slots)
+
+    async with driver_connection(sessions.kw["bind"]) as conn, conn.transaction():
+        result = await release_pass(conn, free, now=_time.time())
+    return result.released
+
+
 @contextlib.asynccontextmanager
 async def running_relay(settings: GatewaySettings) -> AsyncIterator[OutboxRelay]:
-    """An outbox relay in the background of this event loop; stopped on exit."""
-    engine = create_engine(settings, pool_size=2, max_overflow=2)
+    """An outbox relay and its scheduler (as ``sorami-gateway relay`` runs them) in the
+    background of this event loop; stopped on exit."""
+    engine = create_engine(settings, pool_size=3, max_overflow=2)
     bus = EventBus(settings.amqp_url, source="sorami/gateway-test")
     relay = OutboxRelay(settings, create_session_factory(engine), bus)
-    task = asyncio.create_task(relay.run())
+    scheduler = Scheduler(settings, create_session_factory(engine), stop=relay.stop)
+    task = asyncio.gather(relay.run(), scheduler.run())
     try:
         yield relay
     finally:
@@ -184,21 +210,66 @@ class Observed:
 
 @contextlib.asynccontextmanager
 async def observe(amqp_url: str, routing_key: str) -> AsyncIterator[Observed]:
-    """Bind an exclusive queue to the events exchange and collect what arrives."""
+    """Bind an exclusive queue to the events exchange and collect what arrives; for
+    ``generation.requested``, consume the tiny models' generator queues instead, as a generator
+    would (the scheduler releases jobs only to a queue with consumers)."""
     connection = await aio_pika.connect(amqp_url)
     observed = Observed()
     try:
         channel = await connection.channel()
         exchange = await declare_exchange(channel)
         assert exchange.name == EXCHANGE
-        queue = await channel.declare_queue(exclusive=True)
-        await queue.bind(exchange, routing_key=routing_key)
+        if routing_key == "generation.requested":
+            queues = [
+                await declare_queue(channel, generator_queue_spec(model))
+                for model in ("tiny-image", "tiny-video")
+            ]
+        else:
+            queues = [await channel.declare_queue(exclusive=True)]
+            await queues[0].bind(exchange, routing_key=routing_key)
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             await message.ack()
             observed.messages.append(message)
 
-        await queue.consume(on_message)
+        for queue in queues:
+            await queue.consume(on_message)
         yield observed
     finally:
         await connection.close()
+
+
+class FakeGenerator:
+    """Consumes tiny-image's generator queue one request at a time (prefetch 1) with its
+    ``on_message``, inside ``async with``; for tests of what the scheduler sends."""
+
+    amqp_url: str
+
+    async def on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        # a consume on a quorum queue declared a moment ago can hit its Raft member before it
+        # runs (the broker closes the connection: INTERNAL_ERROR, {error, noproc}); try again,
+        # as the generators' robust connections do
+        for attempt in range(5):
+            self.connection = await aio_pika.connect(self.amqp_url)
+            try:
+                channel = await self.connection.channel()
+                await channel.set_qos(prefetch_count=1)
+                queue = await declare_queue(channel, generator_queue_spec("tiny-image"))
+                await queue.consume(self.on_message)
+                return self
+            except (aio_pika.exceptions.AMQPError, asyncio.CancelledError):
+                # aiormq fails the pending RPC with CancelledError when the broker closes the
+                # connection: only that is retried, never a cancellation of this task
+                task = asyncio.current_task()
+                if (task is not None and task.cancelling()) or attempt == 4:
+                    raise
+                with contextlib.suppress(Exception):
+                    await self.connection.close()
+                await asyncio.sleep(0.5)
+        raise AssertionError("unreachable")
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.connection.close()

@@ -12,9 +12,11 @@ from sorami_shared.events import (
     GenerationCompleted,
     GenerationFailed,
     GenerationProgress,
+    GenerationProgressBatch,
     Kind,
     NotificationCreated,
     Outcome,
+    ProgressEntry,
     derived_id,
     new_event,
 )
@@ -28,6 +30,15 @@ def progress(job_id: uuid.UUID, value: int, *, user: str = "alice", kind: Kind =
         source=SOURCE,
         correlation_id="c",
     )
+
+
+def progress_of_jobs(values: list[tuple[uuid.UUID, int]], *, user: str = "alice") -> Any:
+    """One ``generation.progress`` version 2 (the generator's batch step): several jobs."""
+    entries = [
+        ProgressEntry(job_id=j, user_id=user, kind=Kind.IMAGE, progress=v, correlation_id=str(j))
+        for j, v in values
+    ]
+    return new_event(GenerationProgressBatch(jobs=entries), source=SOURCE, correlation_id="c")
 
 
 def image_files(job_id: uuid.UUID, count: int = 2) -> list[FileInfo]:

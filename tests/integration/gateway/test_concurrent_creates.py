@@ -1,6 +1,6 @@
 """200 creates over 20 users, sent all at once to two replicas (two app instances, two
 engines), leave exactly what the same 200 sent one by one to one instance leave: per user the
-same number of jobs, outbox rows, user events and creates counted in the quota window, one
+same number of jobs, queued requests, user events and creates counted in the quota window, one
 ``generation.requested`` and one first event per job. The limits bite (each user asks 9
 distinct jobs, one of them twice with an Idempotency-Key, at a rate limit of 8), so the
 per-user serialization is what makes the two runs agree."""
@@ -28,7 +28,7 @@ def requests() -> list[tuple[str, dict, dict]]:
 
 
 async def tally(settings) -> dict[str, tuple[int, int, int, int]]:
-    """Per user: (jobs, outbox rows, user events, creates in the quota window)."""
+    """Per user: (jobs, queued requests, user events, creates in the quota window)."""
     from sorami_gateway.infra.db import create_engine
 
     engine = create_engine(settings, pool_size=1)
@@ -39,8 +39,8 @@ async def tally(settings) -> dict[str, tuple[int, int, int, int]]:
                 await scalar(engine, "SELECT count(*) FROM generations WHERE user_id = :u", u=user),
                 await scalar(
                     engine,
-                    "SELECT count(*) FROM outbox o JOIN generations g"
-                    " ON g.id = (o.payload->'data'->>'job_id')::uuid WHERE g.user_id = :u",
+                    "SELECT count(*) FROM generation_queue o JOIN generations g"
+                    " ON g.id = o.job_id WHERE g.user_id = :u",
                     u=user,
                 ),
                 await scalar(engine, "SELECT count(*) FROM user_events WHERE user_id = :u", u=user),
@@ -54,7 +54,7 @@ async def tally(settings) -> dict[str, tuple[int, int, int, int]]:
         orphans = await scalar(
             engine,
             "SELECT count(*) FROM generations g WHERE"
-            " (SELECT count(*) FROM outbox o WHERE o.payload->'data'->>'job_id' = g.id::text) <> 1"
+            " (SELECT count(*) FROM generation_queue o WHERE o.job_id = g.id) <> 1"
             " OR (SELECT count(*) FROM user_events e WHERE e.job_id = g.id) <> 1",
         )
         assert orphans == 0

@@ -1,4 +1,5 @@
-"""POST /api/{kind}/generate: one transaction (generation + outbox), validation, no broker."""
+"""POST /api/{kind}/generate: one transaction (generation + queued request), validation,
+no broker."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ async def test_image_generate_stores_generation_and_outbox_row(client, engine):
     assert row["params"]["seed"] == 42 and row["params"]["width"] == 64
     assert row["params"]["model"] == "tiny-image"
 
-    payload = await scalar(engine, "SELECT payload FROM outbox WHERE published_at IS NULL")
+    # queued in the database until the scheduler releases it to the outbox
+    assert await scalar(engine, "SELECT count(*) FROM outbox") == 0
+    payload = await scalar(engine, "SELECT payload FROM generation_queue")
     assert payload["type"] == "generation.requested"
     assert payload["data"]["job_id"] == str(job_id)
     assert payload["data"]["user_id"] == "alice"
@@ -103,6 +106,7 @@ async def _assert_rejected(client, engine, path, body, field):
     assert ("body", field) in locations, locations
     assert await scalar(engine, "SELECT count(*) FROM generations") == 0
     assert await scalar(engine, "SELECT count(*) FROM outbox") == 0
+    assert await scalar(engine, "SELECT count(*) FROM generation_queue") == 0
 
 
 @pytest.mark.parametrize(

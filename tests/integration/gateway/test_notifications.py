@@ -99,7 +99,7 @@ async def test_isolation_between_users(client, seeded):
         ("GET", "/api/notifications"),
         ("GET", "/api/notifications/unread-count"),
         ("POST", "/api/notifications/read-all"),
-        ("POST", f"/api/notifications/{uuid.uuid4()}/read"),
+        ("POST", f"/api/notifications/{uuid.UUID(int=1)}/read"),
     ],
 )
 async def test_anonymous_is_401(client, method, path):

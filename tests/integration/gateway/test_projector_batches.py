@@ -1,7 +1,8 @@
 """The projector's batch path (workers/projector_batch.py) against the one-at-a-time path:
 the same events give the same generation row, files, notifications and terminal events in the
 user's log, with superseded progress left out; what only the one-at-a-time path does is
-deferred to it; and three replicas on one real queue, fed duplicates and out-of-order events,
+deferred to it; a progress message of several jobs counts once per job; and three replicas on
+one real queue, fed duplicates and out-of-order events (progress of single jobs and of many),
 end like one: progress only rises, the terminal state wins, no duplicate and no gap."""
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import pytest
+from sorami_gateway.events.log import SCHEDULER_CHANNEL
 from sorami_gateway.workers.projector import Projector
 from sorami_shared.events import Kind
 from sorami_shared.messaging import Delivery, EventBus, Item
@@ -122,15 +125,34 @@ async def test_what_the_batch_path_cannot_do_is_deferred(client, sessions, engin
     assert await scalar(engine, "SELECT count(*) FROM processed_events") == 2
 
 
+async def test_a_progress_of_several_jobs_is_applied_per_job_once(client, sessions, engine):
+    a, b = await _new_job(client), await _new_job(client)
+    projector = Projector(sessions, engine=engine)
+    message = ev.progress_of_jobs([(a, 30), (b, 40)])
+    assert await projector.handle_batch(items([message])) == []
+    with_unknown = ev.progress_of_jobs([(a, 50), (uuid.uuid4(), 5), (b, 60)])
+    deferred = await projector.handle_batch(items([with_unknown, message]))  # + a redelivery
+    assert [d.envelope.id for d in deferred] == [with_unknown.id]  # the whole message
+    assert [(await _row(engine, j))["progress"] for j in (a, b)] == [50, 60]
+    await projector.handle(with_unknown, FIRST)  # the unknown job's entry: logged, skipped
+    await projector.handle(with_unknown, FIRST)  # and again: a duplicate
+    await projector.handle(message, FIRST)  # entries the batch path applied: skipped
+    for job, seen in ((a, [30, 50]), (b, [40, 60])):
+        log = await _log(engine, job)
+        assert [p for _, t, p in log if t == "generation.progress"] == seen
+        assert (await _row(engine, job))["status"] == "PROCESSING"
+
+
 async def test_three_replicas_on_one_queue_end_like_one(client, sessions, engine, amqp_url):
     jobs = [await _new_job(client) for _ in range(9)]  # under the unfinished-jobs cap
     rng = random.Random(23)
     events: list[Any] = []
     for job in jobs:
-        mine = [ev.progress(job, p) for p in (0, 25, 50, 75)] + [ev.completed(job)]
-        mine.append(ev.notification(job))
-        mine += rng.sample(mine, 3)  # the relay and redeliveries send some twice
+        mine = [ev.progress(job, 0), ev.completed(job), ev.notification(job)]
+        mine += rng.sample(mine, 2)  # the relay and redeliveries send some twice
         events += mine
+    for p in (25, 50, 75):  # the generator's batch steps: one message for every job
+        events += [ev.progress_of_jobs([(job, p) for job in rng.sample(jobs, len(jobs))])] * 2
     rng.shuffle(events)  # replicas and redeliveries reorder freely
     buses = [EventBus(amqp_url, source=f"sorami/gateway-test-{i}") for i in range(3)]
     publisher = EventBus(amqp_url, source="sorami/generator-test")
@@ -164,3 +186,30 @@ async def test_three_replicas_on_one_queue_end_like_one(client, sessions, engine
         assert progress == sorted(progress) and len(progress) == len(set(progress))
         finished = types.index("generation.completed")
         assert "generation.progress" not in types[finished:]
+
+
+async def test_only_what_may_free_a_slot_wakes_the_scheduler(client, sessions, engine):
+    """Progress never frees a generator slot: neither path wakes the scheduler for it (a
+    20-step job would cost a release pass per progress event); an end does, once."""
+    job = await _new_job(client)
+    projector = Projector(sessions, engine=engine)
+    assert await projector.handle_batch(items([ev.progress(job, 10)])) == []  # now PROCESSING
+    woken: list[str] = []
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    listener = await asyncpg.connect(dsn)
+    try:
+        await listener.add_listener(
+            SCHEDULER_CHANNEL, lambda _c, _p, channel, _x: woken.append(channel)
+        )
+        assert await projector.handle_batch(items([ev.progress(job, 50)])) == []
+        await projector.handle(ev.progress(job, 60), FIRST)
+        await asyncio.sleep(0.3)
+        assert woken == []
+        assert await projector.handle_batch(items([ev.progress(job, 80), ev.completed(job)])) == []
+        await eventually(lambda: _is(woken, [SCHEDULER_CHANNEL]))
+    finally:
+        await listener.close()
+
+
+async def _is(value: list[str], expected: list[str]) -> bool:
+    return value == expected

@@ -34,6 +34,11 @@ async def test_status_of_a_new_generation(client):
         "progress": 0,
         "error": None,
         "error_code": None,
+        "expires_at": None,  # no retention_days, no expires_after: kept
+        # not placed yet: the scheduler has not planned the queue since it came
+        "queue_position": None,
+        "eta_s": None,
+        "waiting_for": None,
     }
 
 

@@ -1,4 +1,5 @@
-"""The outbox relay: POST → outbox → RabbitMQ, through broker outages and with two relays."""
+"""The outbox relay (and its scheduler): POST → queue → outbox → RabbitMQ, through broker
+outages and with two relays."""
 
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ async def test_broker_down_at_post_time_then_published_when_back(
         assert first.status_code == 202  # broker unreachable (client's URL is a closed port too)
         await asyncio.sleep(0.5)
         assert seen.messages == []
-        assert await scalar(engine, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 1
+        # the broker's consumers unknown: the job waits in the database's queue
+        assert await scalar(engine, "SELECT count(*) FROM generation_queue") == 1
 
         await proxy.start()  # the broker "comes back"
         await eventually(lambda: _count(seen, 1), timeout=20)
@@ -93,7 +95,11 @@ async def test_broker_down_at_post_time_then_published_when_back(
 
 async def test_two_relays_publish_every_row_once(make_settings, amqp_url, engine):
     settings = make_settings(
-        amqp_url=amqp_url, relay_batch_size=20, rate_limit_generations=0, max_unfinished_jobs=0
+        amqp_url=amqp_url,
+        relay_batch_size=20,
+        rate_limit_generations=0,
+        max_unfinished_jobs=0,
+        scheduler_slots_per_consumer=1000,
     )
     model = build_request_models(settings)[Kind.IMAGE]
     request = model.model_validate_json(json.dumps(SMALL_IMAGE))

@@ -15,16 +15,19 @@ from sorami_shared.events import parse_event
 from sorami_shared.messaging import Delivery
 
 from . import projection_events as ev
-from .conftest import SMALL_IMAGE, auth
+from .conftest import SMALL_IMAGE, auth, release_queued
 
 FIRST = Delivery(attempt=1, max_attempts=6, redelivered=False)
 NOTHING = SweepResult()
 
 
-async def _submit(client) -> uuid.UUID:
+async def _submit(client, sessions, *, release: bool = True) -> uuid.UUID:
     response = await client.post("/api/images/generate", json=SMALL_IMAGE, headers=auth("alice"))
     assert response.status_code == 202, response.text
-    return uuid.UUID(response.json()["job_id"])
+    job_id = uuid.UUID(response.json()["job_id"])
+    if release:  # the scheduler's part: the request goes to the outbox, the lease starts
+        assert await release_queued(sessions) == [job_id]
+    return job_id
 
 
 async def _age(sessions, job_id: uuid.UUID, seconds: int) -> None:
@@ -67,7 +70,7 @@ def watchdog_settings(make_settings):
 async def test_stalled_processing_job_is_resent_twice_then_failed_with_a_reason(
     client, sessions, watchdog_settings
 ):
-    job_id = await _submit(client)
+    job_id = await _submit(client, sessions)
     projector = Projector(sessions)
     await projector.handle(ev.progress(job_id, 40), FIRST)
 
@@ -120,7 +123,7 @@ async def test_stalled_processing_job_is_resent_twice_then_failed_with_a_reason(
 async def test_pending_uses_its_own_longer_lease_and_finished_jobs_are_left_alone(
     client, sessions, watchdog_settings
 ):
-    waiting, done = await _submit(client), await _submit(client)
+    waiting, done = await _submit(client, sessions), await _submit(client, sessions)
     await Projector(sessions).handle(ev.completed(done), FIRST)
     await _age(sessions, waiting, 300)  # a long queue: PENDING for 5 minutes is fine
     await _age(sessions, done, 100_000)
@@ -132,7 +135,7 @@ async def test_pending_uses_its_own_longer_lease_and_finished_jobs_are_left_alon
 async def test_a_resent_job_that_completed_is_left_alone(client, sessions, watchdog_settings):
     """Found by the fault run on a loaded machine: a job re-sent once, then completed, was
     re-sent again and failed once its pending lease had passed (a second notification)."""
-    job_id = await _submit(client)
+    job_id = await _submit(client, sessions)
     await Projector(sessions).handle(ev.progress(job_id, 10), FIRST)
     await _age(sessions, job_id, 61)
     assert (await sweep(sessions, watchdog_settings)).requeued == [job_id]
@@ -144,7 +147,17 @@ async def test_a_resent_job_that_completed_is_left_alone(client, sessions, watch
 
 async def test_max_requeues_zero_fails_at_once(client, sessions, make_settings):
     settings = make_settings(watchdog_processing_lease_s=5, watchdog_max_requeues=0)
-    job_id = await _submit(client)
+    job_id = await _submit(client, sessions)
     await Projector(sessions).handle(ev.progress(job_id, 10), FIRST)
     await _age(sessions, job_id, 6)
     assert (await sweep(sessions, settings)).failed == [job_id]
+
+
+async def test_a_job_still_in_the_schedulers_queue_is_never_stalled(
+    client, sessions, watchdog_settings
+):
+    queued = await _submit(client, sessions, release=False)
+    await _age(sessions, queued, 100_000)  # behind a long backlog: waiting its turn
+    assert await sweep(sessions, watchdog_settings) == NOTHING
+    assert await release_queued(sessions) == [queued]
+    assert await sweep(sessions, watchdog_settings) == NOTHING  # released: its lease restarts

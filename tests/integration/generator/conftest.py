@@ -23,9 +23,11 @@ from sorami_shared.events import (
     Kind,
     new_event,
     parse_event,
+    progress_events,
 )
 from sorami_shared.messaging import EventBus
-from sorami_shared.topology import EXCHANGE
+from sorami_shared.messaging.publisher import to_message
+from sorami_shared.topology import EXCHANGE, declare_queue, generator_queue_spec
 
 from tests.support.seaweed import SeaweedS3, run_seaweedfs
 
@@ -85,7 +87,8 @@ class EventTap:
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             async with message.process():
-                self.events.append(parse_event(message.body))
+                # a progress of several jobs (version 2): one event per job
+                self.events.extend(progress_events(parse_event(message.body)))
 
         await queue.consume(on_message)
 
@@ -128,13 +131,47 @@ async def tap(amqp_url: str) -> AsyncIterator[EventTap]:
     await tap.close()
 
 
+class ClientBus:
+    """Plays the gateway's relay: publishes ``generation.requested`` to its model's queue,
+    declaring that queue first as the scheduler does before it releases a job (a generator
+    declares the queues of the models it serves only when it starts)."""
+
+    def __init__(self, amqp_url: str) -> None:
+        self.amqp_url = amqp_url
+        self.bus = EventBus(amqp_url, source="test-gateway")
+        self.declared: set[str] = set()
+
+    async def publish(self, envelope: Any, **kwargs: Any) -> None:
+        if envelope.type == "generation.requested":
+            await self._declare(envelope.data.params.model)
+        await self.bus.publish(envelope, **kwargs)
+
+    async def publish_to_single_queue(self, envelope: Any) -> None:
+        """As a release from before the queue per model: to ``generator.requests``, which
+        every generator drains whatever model a request names."""
+        connection = await aio_pika.connect(self.amqp_url)
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True)
+            exchange = await channel.get_exchange(EXCHANGE)
+            await exchange.publish(to_message(envelope), routing_key=envelope.type)
+
+    async def _declare(self, model: str) -> None:
+        if model in self.declared:
+            return
+        connection = await aio_pika.connect(self.amqp_url)
+        async with connection:
+            await declare_queue(await connection.channel(), generator_queue_spec(model))
+        self.declared.add(model)
+
+
 @pytest.fixture
-async def client_bus(amqp_url: str) -> AsyncIterator[EventBus]:
-    """Plays the gateway's relay: publishes generation.requested (declares the topology)."""
-    bus = EventBus(amqp_url, source="test-gateway")
-    await bus.connect()
-    yield bus
-    await bus.close()
+async def client_bus(amqp_url: str) -> AsyncIterator[ClientBus]:
+    client = ClientBus(amqp_url)
+    await client.bus.connect()
+    for model in ("tiny-image", "tiny-video"):
+        await client._declare(model)
+    yield client
+    await client.bus.close()
 
 
 def request(

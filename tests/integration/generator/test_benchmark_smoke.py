@@ -30,6 +30,8 @@ def test_the_benchmark_smoke_run_prints_every_figure(tiny_models_dir):
         assert re.search(rf"\[{kind}\] .*p50 \d+ ms, p95 \d+ ms", out)
         assert re.search(rf"\[{kind}\] device idle between batches: [\d.]+% of \d+ calls", out)
         assert re.search(rf"\[{kind}\] [\d.]+ TFLOP per {kind}; MFU under the burst: ", out)
+    tier = r"\[image\] decode tier, batch \d+: full VAE [\d.]+ images/s, tiny autoencoder "
+    assert re.search(tier + r"[\d.]+ images/s = [\d.]+x", out), out
     sizes = re.search(r"\[image\] .*batch sizes \(jobs x calls\): (.*)", out).group(1)
     assert any(int(s.split("x")[0]) > 1 for s in sizes.split(", ")), out  # the burst batched
 

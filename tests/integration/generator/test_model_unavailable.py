@@ -18,7 +18,7 @@ from sorami_generator.pipelines import PipelineCache
 from sorami_generator.settings import ModelSpec
 from sorami_generator.tiny_models import model_dir
 from sorami_shared.events import FailureCode
-from sorami_shared.topology import GENERATOR_REQUESTS
+from sorami_shared.topology import generator_queue
 
 from .conftest import request, running_worker
 from .test_shutdown import queue_depth
@@ -69,7 +69,7 @@ async def test_jobs_of_a_model_that_cannot_load_fail_at_once_and_others_are_serv
         for env in (jobs[1], good):
             await client_bus.publish(env)
         ends = [first] + [await tap.wait_terminal(e.data.job_id, 60) for e in (jobs[1], good)]
-    assert await queue_depth(settings.amqp_url, GENERATOR_REQUESTS.name) == 0  # no requeue
+    assert await queue_depth(settings.amqp_url, generator_queue("broken")) == 0  # no requeue
     for end in ends[:2]:
         assert end.type == "generation.failed", end.data
         assert end.data.code == FailureCode.MODEL_UNAVAILABLE

@@ -17,7 +17,7 @@ import aio_pika
 import imageio_ffmpeg
 import pytest
 from sorami_shared.events import Kind, derived_id
-from sorami_shared.topology import GENERATOR_REQUESTS
+from sorami_shared.topology import generator_queue
 
 from .conftest import request, running_worker
 
@@ -128,7 +128,7 @@ async def test_sigkill_mid_job_redelivers_to_the_restarted_worker_then_sigterm_e
     )  # no temp files
     # the job in hand at SIGTERM completed, and nothing is left in the queue
     assert len(tap.for_job(quick.data.job_id, "generation.completed")) == 1
-    assert await queue_depth(settings.amqp_url, GENERATOR_REQUESTS.name) == 0
+    assert await queue_depth(settings.amqp_url, generator_queue("tiny-video")) == 0
     assert "generator stopped" in log_path.read_text()
 
 
@@ -147,7 +147,7 @@ async def test_grace_period_over_leaves_the_job_unacknowledged_for_redelivery(
     await asyncio.sleep(0.3)
     assert not tap.for_job(job_id, "generation.completed")
     assert not tap.for_job(job_id, "generation.failed")
-    assert await queue_depth(settings.amqp_url, GENERATOR_REQUESTS.name) == 1
+    assert await queue_depth(settings.amqp_url, generator_queue("tiny-video")) == 1
 
     async with running_worker(settings.model_copy(update={"shutdown_grace_s": 30.0})):
         [done] = await tap.wait_for(job_id, "generation.completed", within=60)
@@ -187,4 +187,4 @@ async def test_sigkill_mid_batch_every_job_completes_exactly_once_after_the_rest
     for env in jobs:
         completed = tap.for_job(env.data.job_id, "generation.completed")
         assert len(completed) == 1 and not tap.for_job(env.data.job_id, "generation.failed")
-    assert await queue_depth(settings.amqp_url, GENERATOR_REQUESTS.name) == 0
+    assert await queue_depth(settings.amqp_url, generator_queue("tiny-image")) == 0

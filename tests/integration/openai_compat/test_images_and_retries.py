@@ -38,6 +38,13 @@ async def finish_next_image(sessions, settings, *, ok: bool = True) -> uuid.UUID
     return ids[-1]
 
 
+async def finish_next_image_after(sessions, settings, count: int) -> uuid.UUID:
+    await eventually(lambda: _count_is(sessions, count + 1))
+    job_id = (await job_ids(sessions, Kind.IMAGE))[-1]
+    await finish(sessions, settings, job_id, kind=Kind.IMAGE)
+    return job_id
+
+
 async def test_images_generate_waits_and_answers_urls_or_base64(sdk, sessions, settings) -> None:
     client = sdk()
     call = asyncio.create_task(client.images.generate(prompt="a fox", size="64x128", n=2))
@@ -57,6 +64,15 @@ async def test_images_generate_waits_and_answers_urls_or_base64(sdk, sessions, s
     await eventually(lambda: _count_is(sessions, 2))
     await finish(sessions, settings, (await job_ids(sessions, Kind.IMAGE))[-1], kind=Kind.IMAGE)
     assert base64.b64decode((await call).data[0].b64_json) == PNG_1x1
+
+    call = asyncio.create_task(
+        client.images.generate(prompt="c", output_format="webp", output_compression=60)
+    )
+    webp_job = await finish_next_image_after(sessions, settings, 2)
+    assert (await call).output_format == "webp"
+    async with sessions() as session:
+        params = (await session.get(Generation, webp_job)).params
+    assert (params["output_format"], params["output_compression"]) == ("webp", 60)
 
 
 async def _count_is(sessions, n: int) -> bool:
@@ -95,7 +111,9 @@ async def test_bad_requests_are_openai_errors_naming_the_parameter(sdk) -> None:
         ({"size": "big"}, "size"),
         ({"n": 9}, "n"),
         ({"model": "dall-e-3"}, "model"),
-        ({"output_format": "jpeg"}, "output_format"),
+        ({"output_format": "gif"}, "output_format"),
+        ({"output_format": "jpeg", "output_compression": 101}, "output_compression"),
+        ({"output_format": "png", "output_compression": 50}, "output_compression"),
         ({"background": "transparent"}, "background"),
         ({"extra_body": {"colour": "red"}}, "colour"),
         ({"extra_body": {"seed": -1}}, "seed"),

@@ -6,7 +6,8 @@ classified automatically (owner 2xx, another user 404 exactly like a missing id,
 401). Register a route here only when it is
 
 - public (no bearer token by design): add it to ``PUBLIC`` with the reason;
-- a create or action that needs a JSON body: add a body builder to ``BODIES``;
+- a create or action that needs a JSON body: add a body builder to ``BODIES``; a multipart
+  one (a file): to ``FILES``;
 - answered to its owner with something other than 2xx in this test: ``OWNER_STATUS``;
 - using a path parameter the matrix does not know: teach ``PATH_PARAMS`` what it means.
 """
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.integration.gateway.conftest import SMALL_IMAGE, SMALL_VIDEO
+from tests.support.images import png
 
 Route = tuple[str, str]  # (METHOD, path template as FastAPI spells it)
 
@@ -50,6 +52,8 @@ PATH_PARAMS: dict[str, str] = {
     "notification_id": "notification",
     "endpoint_id": "endpoint",  # one of the owner's webhook endpoints
     "model": "catalog",  # a model name: the same catalog for every signed-in user
+    "batch_id": "batch",  # a fresh batch of the owner's (POST /api/batches)
+    "upload_id": "upload",  # one of the owner's uploaded images
 }
 
 KINDS = ("images", "videos")
@@ -67,13 +71,27 @@ BODIES: dict[Route, Callable[[str | None], dict[str, Any]]] = {
         "n": 1,
     },
     ("POST", "/v1/videos"): lambda _: {"prompt": "matrix probe", "size": "64x64", "seconds": 1},
+    ("POST", "/api/batches"): lambda _: {"kind": "image", "requests": [dict(SMALL_IMAGE)]},
+    ("POST", "/api/uploads/direct"): lambda _: {"bytes": 100},
     ("POST", "/api/webhooks/endpoints"): lambda _: {
         "url": "https://hooks.example.com/matrix",
         "events": ["completed"],
     },
 }
 
+# multipart bodies: route → the files to send (httpx's ``files=``)
+FILES: dict[Route, Callable[[], dict[str, tuple[str, bytes, str]]]] = {
+    ("POST", "/api/uploads"): lambda: {"file": ("probe.png", png(16, 16), "image/png")},
+    ("POST", "/v1/images/edits"): lambda: {
+        "image": ("probe.png", png(16, 16, mode="RGB"), "image/png"),
+        "prompt": (None, b"matrix probe", "text/plain"),
+        "size": (None, b"64x64", "text/plain"),
+    },
+}
+
 # No generator runs in the matrix: a create that waits for its job times out (504).
 OWNER_STATUS: dict[Route, set[int]] = {
     ("POST", "/v1/images/generations"): {504},
+    ("POST", "/v1/images/edits"): {504},
+    ("POST", "/api/uploads/direct"): {409},  # the matrix's storage is local
 }

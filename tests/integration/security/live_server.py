@@ -52,11 +52,12 @@ async def fetch(
     url: str,
     *,
     json: object = None,
+    files: dict[str, tuple[str, bytes, str]] | None = None,
     headers: dict[str, str] | None = None,
     stream_for_s: float = 0.5,
 ) -> Answer:
     """One request; an event stream is read for ``stream_for_s`` then closed."""
-    async with client.stream(method, url, json=json, headers=headers) as response:
+    async with client.stream(method, url, json=json, files=files, headers=headers) as response:
         chunks: list[bytes] = []
         if response.headers.get("content-type", "").startswith("text/event-stream"):
             with contextlib.suppress(TimeoutError):

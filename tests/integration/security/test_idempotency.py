@@ -46,7 +46,7 @@ async def test_same_key_same_body_answers_the_same_job(client, engine):
     assert second.json() == first.json()
     assert second.headers["idempotent-replayed"] == "true"
     assert await scalar(engine, "SELECT count(*) FROM generations") == 1
-    assert await scalar(engine, "SELECT count(*) FROM outbox") == 1
+    assert await scalar(engine, "SELECT count(*) FROM generation_queue") == 1
 
 
 async def test_same_key_different_body_is_409(client, engine):
@@ -127,7 +127,7 @@ async def test_concurrent_duplicates_on_two_replicas_create_one_job(make_setting
     assert len({r.json()["job_id"] for r in responses}) == 1
     assert sum(r.headers.get("idempotent-replayed") == "true" for r in responses) == 11
     assert await scalar(engine, "SELECT count(*) FROM generations") == 1
-    assert await scalar(engine, "SELECT count(*) FROM outbox") == 1
+    assert await scalar(engine, "SELECT count(*) FROM generation_queue") == 1
 
 
 async def test_a_replay_is_answered_even_at_the_limits(make_settings, engine):

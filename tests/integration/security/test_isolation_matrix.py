@@ -53,10 +53,12 @@ class Owned:
     keys: list[str] = field(default_factory=list)
     markers: list[str] = field(default_factory=list)
     every_job: list[uuid.UUID] = field(default_factory=list)
+    uploads: list[str] = field(default_factory=list)
 
     def secrets(self) -> list[str]:
         return [
             *map(str, self.every_job),
+            *self.uploads,
             *map(str, self.notifications),
             *self.keys,
             *self.markers,
@@ -99,6 +101,20 @@ class Matrix:
             self.owned.markers.append(marker)
         return job_id
 
+    async def new_batch(self) -> str:
+        body = registry.BODIES[("POST", "/api/batches")](None)
+        created = await self.http.post("/api/batches", json=body, headers=auth(OWNER))
+        assert created.status_code == 202, created.text
+        self.owned.every_job += [uuid.UUID(j) for j in created.json()["job_ids"]]
+        return str(created.json()["batch_id"])
+
+    async def new_upload(self) -> str:
+        files = registry.FILES[("POST", "/api/uploads")]()
+        created = await self.http.post("/api/uploads", files=files, headers=auth(OWNER))
+        assert created.status_code == 201, created.text
+        self.owned.uploads.append(created.json()["upload_id"])
+        return str(created.json()["upload_id"])
+
     async def new_endpoint(self) -> str:
         body = registry.BODIES[("POST", "/api/webhooks/endpoints")](None)
         created = await self.http.post("/api/webhooks/endpoints", json=body, headers=auth(OWNER))
@@ -138,7 +154,8 @@ def unclassifiable(method: str, path: str, openapi: dict[str, Any]) -> str | Non
         for p in operation.get("parameters", [])
         if p.get("in") == "query" and p.get("required")
     ]
-    if unknown or required_query or (needs_body and (method, path) not in registry.BODIES):
+    has_body = (method, path) in registry.BODIES or (method, path) in registry.FILES
+    if unknown or required_query or (needs_body and not has_body):
         return (
             f"{method} {path}: cannot classify (unknown path parameters {unknown}, required "
             f"query {required_query}, body needed: {needs_body}); {REGISTER}"
@@ -241,6 +258,10 @@ async def _check(
             ids[name] = str(m.owned.notifications[0 if resource_kind == "images" else 1])
         elif what == "endpoint":  # a fresh webhook endpoint of alice's (DELETE removes it)
             ids[name] = await m.new_endpoint()
+        elif what == "batch":  # a fresh batch of alice's (one pending job)
+            ids[name] = await m.new_batch()
+        elif what == "upload":  # a fresh upload of alice's (DELETE removes it)
+            ids[name] = await m.new_upload()
         elif mutating:  # a fresh job: DELETE a finished one, other actions a pending one
             ids[name] = str(
                 await m.new_job(
@@ -255,14 +276,16 @@ async def _check(
     url = m.fill(path, kind, {**ids, **shared})
     body_for = registry.BODIES.get((method, path))
     body = body_for(kind) if body_for else None
+    files_for = registry.FILES.get((method, path))
+    sent = {"json": body, "files": files_for() if files_for else None}
     echoed = set(ids.values())
     before = await _owner_view(m, ids, resource_kind)
 
-    anonymous = await fetch(m.http, method, url, json=body)
+    anonymous = await fetch(m.http, method, url, **sent)
     m.expect(route, "anonymous", anonymous, {401})
     m.leaks("anonymous", route, anonymous, echoed)
 
-    intruder = await fetch(m.http, method, url, json=body, headers=auth(INTRUDER))
+    intruder = await fetch(m.http, method, url, **sent, headers=auth(INTRUDER))
     m.leaks(INTRUDER, route, intruder, echoed)
     if ids:
         m.expect(route, INTRUDER, intruder, {404})
@@ -272,7 +295,7 @@ async def _check(
             m.http,
             method,
             m.fill(path, kind, {**missing_ids, **shared}),
-            json=body,
+            **sent,
             headers=auth(INTRUDER),
         )
         as_if = missing.text
@@ -290,7 +313,7 @@ async def _check(
         # their own create / list / action: what the owner would get, never alice's data
         m.expect(route, INTRUDER, intruder, _success(method, path))
 
-    owner = await fetch(m.http, method, url, json=body, headers=auth(OWNER))
+    owner = await fetch(m.http, method, url, **sent, headers=auth(OWNER))
     expected = _success(method, path)
     m.expect(route, OWNER, owner, expected)
     if owner.status in expected and owner.status < 300 and method == "GET" and ids and in_schema:
@@ -312,6 +335,9 @@ async def _owner_view(m: Matrix, ids: dict[str, str], kind: str) -> Any:
         if registry.PATH_PARAMS[name] == "endpoint":
             page = await m.http.get("/api/webhooks/endpoints", headers=auth(OWNER))
             view[name] = [e for e in page.json()["items"] if e["id"] == value]
+        elif registry.PATH_PARAMS[name] == "upload":
+            got = (await m.http.get(f"/api/uploads/{value}", headers=auth(OWNER))).json()
+            view[name] = {k: v for k, v in got.items() if k != "url"}  # a fresh signature
         elif registry.PATH_PARAMS[name] == "notification":
             page = await m.http.get("/api/notifications?limit=100", headers=auth(OWNER))
             view[name] = [i["read_at"] for i in page.json()["items"] if i["id"] == value]

@@ -51,7 +51,7 @@ async def test_rate_limit_is_429_with_retry_after_and_per_user(make_settings, en
         # another user has their own budget
         assert (await _post(client, user="bob")).status_code == 202
     assert await scalar(engine, "SELECT count(*) FROM generations WHERE user_id='alice'") == 3
-    assert await scalar(engine, "SELECT count(*) FROM outbox") == 4
+    assert await scalar(engine, "SELECT count(*) FROM generation_queue") == 4
 
 
 async def test_rate_window_slides(make_settings):

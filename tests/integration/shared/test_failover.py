@@ -85,3 +85,29 @@ async def _until(check, within_s: float = 10) -> None:
     while not check():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.1)
+
+
+@pytest.mark.timeout(60)  # were it left behind, the loop's shutdown would hang: fail instead
+async def test_a_connect_cancelled_midway_leaves_no_reconnect_task_behind():
+    """A stop that lands while a connection is being made (a node that accepts and never
+    answers) closes it: no aio-pika reconnect task is left retrying, which would swallow the
+    cancellation of its event loop's shutdown and hang it."""
+    held = []  # the server keeps each connection open and silent
+    silent = await asyncio.start_server(lambda r, w: held.append(w), "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    try:
+        url = f"amqp://guest:guest@127.0.0.1:{port}/"
+        attempt = asyncio.create_task(connect_failover(url, timeout=30, reconnect_interval=0.1))
+        await asyncio.sleep(0.5)
+        assert held, "the connection never reached the silent node"
+        attempt.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await attempt
+        await asyncio.sleep(0.3)
+        left = [t for t in asyncio.all_tasks() if "connection_factory" in repr(t.get_coro())]
+        assert not left, left
+    finally:
+        for writer in held:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()

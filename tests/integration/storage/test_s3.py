@@ -119,14 +119,20 @@ async def test_keys_are_validated_before_any_request(storage):
         await storage.put("../escape", b"x", "text/plain")
 
 
-async def test_gateway_media_serves_an_s3_object_whole_when_presigning_failed(storage):
+async def test_gateway_media_serves_an_s3_object_whole_when_presigning_failed(
+    storage, make_database
+):
     """The /media fallback for S3 (MediaUrls signs a gateway URL when presigning fails): the
     whole object with its type; a Range is answered with all of it (Accept-Ranges: none)."""
     from types import SimpleNamespace
 
     from sorami_gateway.media.routes import media
     from sorami_gateway.media.signing import sign
+    from sqlalchemy.ext.asyncio import create_async_engine
     from starlette.requests import Request
+
+    # the route asks the gateway's database whether the result expired (its job has no row)
+    engine = create_async_engine(await make_database("gateway", migrated="gateway"))
 
     key = f"video/{uuid.uuid4()}/0.mp4"
     data = b"\x00\x00\x00\x18ftypisom" + bytes(range(200))
@@ -135,11 +141,16 @@ async def test_gateway_media_serves_an_s3_object_whole_when_presigning_failed(st
     expires = 2**40
     ranged = Request({"type": "http", "method": "GET", "headers": [(b"range", b"bytes=0-1")]})
     settings = SimpleNamespace(media_secret=secret)
-    response = await media(key, ranged, settings, storage, expires, sign(secret, key, expires))
-    assert response.status_code == 200 and response.body == data
-    assert response.headers["content-type"] == "video/mp4"
-    assert response.headers["accept-ranges"] == "none"
-    missing = f"video/{uuid.uuid4()}/0.mp4"
-    with pytest.raises(HTTPException) as gone:
-        await media(missing, ranged, settings, storage, expires, sign(secret, missing, expires))
-    assert gone.value.status_code == 404
+    try:
+        signature = sign(secret, key, expires)
+        response = await media(key, ranged, settings, storage, engine, expires, signature)
+        assert response.status_code == 200 and response.body == data
+        assert response.headers["content-type"] == "video/mp4"
+        assert response.headers["accept-ranges"] == "none"
+        missing = f"video/{uuid.uuid4()}/0.mp4"
+        signature = sign(secret, missing, expires)
+        with pytest.raises(HTTPException) as gone:
+            await media(missing, ranged, settings, storage, engine, expires, signature)
+        assert gone.value.status_code == 404
+    finally:
+        await engine.dispose()

@@ -7,7 +7,8 @@ The rule, precisely:
 2. a module imports gateway modules of its own layer or of a layer below it, never above
    (every ``import``/``from`` counts, also one inside a function);
 3. features may use each other, but the feature packages' import graph has no cycle (the
-   order is: generations → guards, events, media, outbox, webhooks; webhooks → outbox;
+   order is: generations → guards, events, media, outbox, webhooks, uploads; uploads →
+   media; webhooks → outbox;
    notifications → events);
 4. ``sorami_shared`` (below every layer) never imports ``sorami_gateway``.
 """
@@ -22,11 +23,22 @@ import sorami_gateway
 import sorami_shared
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [  # lowest first
-    ("infra", ("settings", "webhook_settings", "infra")),
+    ("infra", ("settings", "webhook_settings", "upload_settings", "infra")),
     ("rest", ("rest",)),
     (
         "features",
-        ("generations", "guards", "notifications", "events", "media", "outbox", "webhooks"),
+        (
+            "generations",
+            "guards",
+            "notifications",
+            "events",
+            "media",
+            "outbox",
+            "scheduling",
+            "batches",
+            "webhooks",
+            "uploads",
+        ),
     ),
     (
         "entrypoints",

@@ -61,3 +61,10 @@ def test_allow_listed_models_must_be_in_the_registry(monkeypatch):
     monkeypatch.setenv("SORAMI_GATEWAY_IMAGE_MODELS", '["tiny-image", "ghost"]')
     with pytest.raises(ValueError, match="'ghost'"):
         GatewaySettings()
+
+
+def test_a_reserve_that_leaves_batch_jobs_no_slot_is_refused_naming_both_settings():
+    with pytest.raises(ValueError, match="scheduler_interactive_reserve.*slots_per_consumer"):
+        GatewaySettings(scheduler_slots_per_consumer=4, scheduler_interactive_reserve=4)
+    fine = GatewaySettings(scheduler_slots_per_consumer=4, scheduler_interactive_reserve=3)
+    assert fine.scheduler_interactive_reserve == 3

@@ -80,3 +80,19 @@ def test_the_images_cap_holds_but_a_single_large_job_still_runs():
     lone: FairQueue[Job] = FairQueue()
     lone.add(Job("a", images=100))
     assert len(lone.plan(8, 16)) == 1
+
+
+def test_draft_jobs_never_share_a_call_with_full_ones():
+    import uuid
+
+    spec = BUILTIN_MODELS["tiny-image"].model_copy(update={"draft_decoder": "builtin:tiny-taesd"})
+
+    def key(quality):
+        params = GenerationParams(
+            prompt="a fox", model="tiny-image", width=64, height=64, num_inference_steps=2,
+            guidance_scale=5.0, quality=quality,
+        )  # fmt: skip
+        job = GenerationRequested(job_id=uuid.uuid4(), user_id="u", kind=Kind.IMAGE, params=params)
+        return call_key(plan_call(job, spec))
+
+    assert key("draft") == key("draft") != key("full") == key(None)

@@ -10,7 +10,14 @@ from sorami_generator.devices import Placement
 from sorami_generator.jobs import JobProcessor
 from sorami_generator.pipelines import LoadedPipeline
 from sorami_generator.settings import BUILTIN_MODELS, GeneratorSettings
-from sorami_shared.events import FailureCode, GenerationParams, GenerationRequested, Kind, new_event
+from sorami_shared.events import (
+    FailureCode,
+    GenerationParams,
+    GenerationRequested,
+    Kind,
+    new_event,
+    progress_events,
+)
 from sorami_shared.messaging import Delivery
 from sorami_shared.storage.local import LocalStorage
 
@@ -86,7 +93,7 @@ def processor(tmp_path, pipe):
     events = []
 
     async def publish(env):
-        events.append(env)
+        events.extend(progress_events(env) if env.type == "generation.progress" else [env])
 
     settings = GeneratorSettings(storage_local_dir=tmp_path, progress_min_interval_s=0)
     cache = FakeCache(pipe)

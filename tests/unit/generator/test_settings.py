@@ -17,7 +17,7 @@ REAL = {
 
 def test_defaults(monkeypatch):
     s = GeneratorSettings()
-    assert s.prefetch is None and s.device == "auto" and s.dtype == "auto"  # None: 2 x max_batch
+    assert s.prefetch is None and s.device == "auto" and s.dtype == "auto"  # None: 2 x max_batch+4
     assert s.max_batch is s.max_batch_images is s.batch_window_ms is None  # None: per device
     assert str(s.model_cache_dir) == ".data/models" and s.progress_min_interval_s == 0.25
     assert set(s.registry) == set(BUILTIN_MODELS)

@@ -7,12 +7,16 @@ from sorami_shared.events import (
     FileInfo,
     GenerationCompleted,
     GenerationParams,
+    GenerationProgress,
+    GenerationProgressBatch,
     GenerationRequested,
     Kind,
+    ProgressEntry,
     UnparseableEvent,
     derived_id,
     new_event,
     parse_event,
+    progress_events,
 )
 
 
@@ -58,8 +62,9 @@ def test_round_trip_gives_the_typed_model_back():
     assert parsed.job_id == env.data.job_id and parsed.user_id == "alice"
 
 
-def test_every_event_type_is_registered_once_at_version_one():
-    types = sorted(t for t, _ in EVENT_MODELS)
+def test_every_event_type_is_registered_at_version_one_and_progress_also_at_two():
+    assert sorted(k for k in EVENT_MODELS if k[1] != 1) == [("generation.progress", 2)]
+    types = sorted(t for t, v in EVENT_MODELS if v == 1)
     assert types == sorted(
         [
             "generation.cancel_requested",
@@ -67,6 +72,7 @@ def test_every_event_type_is_registered_once_at_version_one():
             "generation.completed",
             "generation.failed",
             "generation.progress",
+            "generation.preview",
             "generation.requested",
             "notification.created",
         ]
@@ -132,3 +138,27 @@ def test_derived_ids_are_stable_and_distinct():
 
 def test_kind_plural_is_the_rest_path_segment():
     assert Kind.IMAGE.plural == "images" and Kind.VIDEO.plural == "videos"
+
+
+def test_a_progress_of_several_jobs_reads_as_one_version_one_event_per_job():
+    jobs = [uuid.uuid4(), uuid.uuid4()]
+    entries = [
+        ProgressEntry(job_id=j, user_id="alice", kind=Kind.IMAGE, progress=10 * i, step=i,
+                      total_steps=4, correlation_id=f"corr-{i}")
+        for i, j in enumerate(jobs)
+    ]  # fmt: skip
+    env = parse_event(
+        new_event(GenerationProgressBatch(jobs=entries), source="g", correlation_id="c").to_json()
+    )
+    assert env.dataversion == 2 and env.type == "generation.progress"
+    ones = progress_events(env)
+    assert [(e.data.job_id, e.data.progress, e.correlationid) for e in ones] == [
+        (jobs[0], 0, "corr-0"), (jobs[1], 10, "corr-1")
+    ]  # fmt: skip
+    assert all(type(e.data) is GenerationProgress and e.time == env.time for e in ones)
+    again = progress_events(parse_event(env.to_json()))  # a redelivery: the very same ids
+    assert [e.id for e in again] == [e.id for e in ones] and len({e.id for e in ones}) == 2
+    empty = json.loads(env.to_json())
+    empty["data"]["jobs"] = []
+    with pytest.raises(UnparseableEvent, match="jobs"):
+        parse_event(json.dumps(empty))

@@ -26,6 +26,29 @@ async def test_put_get_exists_overwrite_and_no_temp_files_left(storage):
     assert await storage.presigned_url(key, 60) is None
 
 
+async def test_a_killed_writers_temporary_file_goes_with_the_next_write_of_its_key(storage):
+    """A SIGKILL between the temporary file and the rename leaves ``.0.png.<random>.tmp``; the
+    redelivered job's write of the same key removes it once stale, not a fresh one (that may be
+    a concurrent writer's), nor another key's."""
+    import os
+    import time
+
+    from sorami_shared.storage.local import STALE_TMP_S
+
+    folder = storage.root / "image" / "0f8e"
+    folder.mkdir(parents=True)
+    old = time.time() - STALE_TMP_S - 1
+    crashed = folder / ".0.png.k1ll3d.tmp"
+    other = folder / ".1.png.k1ll3d.tmp"
+    for path in (crashed, other):
+        path.write_bytes(b"half a fi")
+        os.utime(path, (old, old))
+    fresh = folder / ".0.png.wr1t1ng.tmp"
+    fresh.write_bytes(b"in progr")
+    await storage.put("image/0f8e/0.png", b"whole", "image/png")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["0.png", other.name, fresh.name])
+
+
 async def test_delete_prefix_counts_what_it_deleted(storage):
     for key in ("video/j1/0.mp4", "video/j1/0.png", "video/j2/0.mp4"):
         await storage.put(key, b"x", "application/octet-stream")
