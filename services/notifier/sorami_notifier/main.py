@@ -9,6 +9,7 @@ import sys
 
 from sorami_shared.logging import configure_logging, get_logger
 from sorami_shared.metrics_server import port_option, serve_metrics
+from sorami_shared.process import exit_now
 
 from .settings import NotifierSettings
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_run(settings))
     except KeyboardInterrupt:
         pass
-    return 0
+    exit_now(0)  # stopped cleanly and logged it: skip the interpreter's teardown
 
 
 if __name__ == "__main__":
