@@ -158,9 +158,9 @@ class Run:
                 )
                 jobs = ", ".join(f"{r['status']} {r['n']}" for r in statuses)
                 submitting = "still submitting" if self.submitting else "all submitted"
-                raise AssertionError(
-                    self.system.report(f"timed out: {what} (jobs: {jobs}; {submitting})")
-                )
+                summary = f"timed out: {what} (jobs: {jobs}; {submitting})"
+                # CI shows an output's tail: the summary ends the report as well
+                raise AssertionError(f"{self.system.report(summary)}\n{summary}")
             await asyncio.sleep(every)
 
     async def batch_started(self, name: str, within_s: float = 180) -> int:

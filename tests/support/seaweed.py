@@ -74,9 +74,37 @@ def weed_binary() -> str:
     return found
 
 
+# Seen once in a full run: weed's volume server stopped 2 s after it started (its log says
+# "volume server has been killed", the master and filer lived on) and the S3 gateway never
+# answered. A second weed on other ports and a new directory is what a person would try.
+ATTEMPTS = 2
+VOLUME_STOPPED = "volume server has been killed"
+
+
 @contextmanager
 def run_seaweedfs(base_dir: Path, *, timeout: float = 60.0) -> Iterator[SeaweedS3]:
     base_dir = Path(base_dir)
+    for attempt in range(1, ATTEMPTS + 1):
+        where = base_dir if attempt == 1 else base_dir / f"attempt-{attempt}"
+        server, proc, log = _start(where)
+        try:
+            _wait_ready(server, proc, timeout)
+        except RuntimeError as exc:
+            _stop(proc)
+            log.close()
+            if attempt == ATTEMPTS:
+                raise
+            print(f"[seaweedfs] attempt {attempt} failed, starting another: {exc}")
+            continue
+        try:
+            yield server
+        finally:
+            _stop(proc)
+            log.close()
+        return
+
+
+def _start(base_dir: Path) -> tuple[SeaweedS3, subprocess.Popen[bytes], Any]:
     data_dir = base_dir / "seaweed-data"
     data_dir.mkdir(parents=True, exist_ok=True)
     access_key = "sorami-test-" + uuid.uuid4().hex[:8]
@@ -140,12 +168,7 @@ def run_seaweedfs(base_dir: Path, *, timeout: float = 60.0) -> Iterator[SeaweedS
         data_dir=data_dir,
         log_path=log_path,
     )
-    try:
-        _wait_ready(server, proc, timeout)
-        yield server
-    finally:
-        _stop(proc)
-        log.close()
+    return server, proc, log
 
 
 def _wait_ready(server: SeaweedS3, proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -162,6 +185,8 @@ def _wait_ready(server: SeaweedS3, proc: subprocess.Popen[bytes], timeout: float
             raise RuntimeError(
                 f"weed exited with {proc.returncode}:\n{server.log_path.read_text()[-3000:]}"
             )
+        if VOLUME_STOPPED in server.log_path.read_text(errors="replace"):
+            raise RuntimeError(f"weed's volume server stopped (see {server.log_path})")
         try:
             client.create_bucket(Bucket=bucket)
         except client.exceptions.BucketAlreadyOwnedByYou:
@@ -178,7 +203,6 @@ def _wait_ready(server: SeaweedS3, proc: subprocess.Popen[bytes], timeout: float
         except Exception as exc:  # noqa: BLE001 - volumes not writable yet
             last = exc
             time.sleep(0.2)
-    _stop(proc)
     raise RuntimeError(f"SeaweedFS S3 not ready after {timeout}s: {last!r}")
 
 
