@@ -30,6 +30,7 @@ import asyncio
 import json
 import random
 import time
+from datetime import datetime
 
 import asyncpg
 import httpx
@@ -153,15 +154,39 @@ class Run:
             if value:
                 return value
             if time.monotonic() >= deadline:
-                statuses = await self.gateway_sql(
-                    "SELECT status, count(*) AS n FROM generations GROUP BY status"
-                )
-                jobs = ", ".join(f"{r['status']} {r['n']}" for r in statuses)
-                submitting = "still submitting" if self.submitting else "all submitted"
-                summary = f"timed out: {what} (jobs: {jobs}; {submitting})"
+                summary = f"timed out: {what}\n{await self.diagnosis()}"
                 # CI shows an output's tail: the summary ends the report as well
                 raise AssertionError(f"{self.system.report(summary)}\n{summary}")
             await asyncio.sleep(every)
+
+    async def diagnosis(self) -> str:
+        """A few lines on where the run stands: jobs by status, the work queues' depth and
+        consumers, each process's last log event and its age."""
+        lines = []
+        try:
+            rows = await self.gateway_sql(
+                "SELECT status, count(*) AS n FROM generations GROUP BY status"
+            )
+            jobs = ", ".join(f"{r['status']} {r['n']}" for r in rows)
+        except Exception as exc:  # noqa: BLE001 - a diagnosis never hides the failure
+            jobs = f"unknown ({exc!r})"
+        lines.append(f"jobs: {jobs}; {'still submitting' if self.submitting else 'all submitted'}")
+        try:
+            queues = await asyncio.to_thread(self.cluster.queues)
+            work = {q: v for q, v in sorted(queues.items()) if not q.endswith(".dlq")}
+            lines.append(
+                "queues (messages/consumers): "
+                + ", ".join(f"{q} {m}/{c}" for q, (m, c) in work.items())
+            )
+        except Exception as exc:  # noqa: BLE001
+            lines.append(f"queues unknown ({exc!r})")
+        now = time.time()
+        for proc in self.system.procs:
+            last = _last_event(proc.log_path)
+            age = f"{now - last[0]:.0f} s ago" if last else "never"
+            event = last[1] if last else "-"
+            lines.append(f"  {proc.name} alive={proc.alive()} last log {age}: {event}")
+        return "\n".join(lines)
 
     async def batch_started(self, name: str, within_s: float = 180) -> int:
         """Wait for ``name`` to put a new batch on the device (batch-mates preferred for the
@@ -358,6 +383,26 @@ class Run:
         await self.kill("gateway-projector-1")
         await self.kill("gateway-projector-0")
         await self.inject_duplicates(injector, 10)
+
+
+def _last_event(path) -> tuple[float, str] | None:
+    """The last JSON log line's time (epoch s) and ``event`` (first 100 characters)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - 65536))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+            at = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
+        except (ValueError, KeyError, AttributeError):
+            continue
+        return at, str(entry.get("event", ""))[:100]
+    return None
 
 
 def _read_from(path, offset: int) -> str:
