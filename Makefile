@@ -33,7 +33,7 @@ $(VENV)/.installed: $(PYPROJECTS) requirements-dev.txt
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, exactly pinned: the machine's CPU wheel, not the registry's CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	PYTHONWARNINGS=ignore $(BIN)/pip install -q -e 'shared[s3,tokens]' -e services/gateway -e services/notifier -e services/generator -e services/cli -r requirements-dev.txt
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q -e 'shared[s3,tokens,db]' -e services/gateway -e services/notifier -e services/generator -e services/cli -r requirements-dev.txt
 	@# A venv from before the CLI left the gateway: upgrading the gateway may remove the
 	@# `sorami` script that sorami-cli has just installed; put it back.
 	@test -x $(BIN)/sorami || PYTHONWARNINGS=ignore $(BIN)/pip install -q --no-deps --force-reinstall -e services/cli

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,6 +10,7 @@ from datetime import datetime
 import asyncpg
 import sqlalchemy as sa
 from sorami_shared.messaging import transient_classifier
+from sorami_shared.pg import driver_connection
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -69,26 +71,29 @@ async def save_notification(engine: AsyncEngine, draft: NotificationDraft) -> St
         return StoredNotification(id=existing.id, created_at=existing.created_at, inserted=False)
 
 
+_INSERT_MANY = (
+    "INSERT INTO notifications (id, user_id, job_id, kind, outcome, title, message, data)"
+    " SELECT id, user_id, job_id, kind, outcome, title, message, data"
+    " FROM jsonb_populate_recordset(NULL::notifications, $1::jsonb)"
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
+_CREATED = "SELECT id, created_at FROM notifications WHERE id = ANY($1::uuid[])"
+
+
 async def save_notifications(
     engine: AsyncEngine, drafts: list[NotificationDraft]
 ) -> list[StoredNotification]:
-    """:func:`save_notification` for many drafts in one transaction and two statements (the
-    batch path); the result is in the order of ``drafts``."""
+    """:func:`save_notification` for many drafts in one transaction and two pre-built
+    statements on the driver (the batch path); the result is in the order of ``drafts``."""
     values = [
-        {**d.model_dump(exclude={"kind", "outcome"}), "kind": d.kind.value,
+        {**d.model_dump(mode="json", exclude={"kind", "outcome"}), "kind": d.kind.value,
          "outcome": d.outcome.value}
         for d in drafts
     ]  # fmt: skip
     ids = [d.id for d in drafts]
-    async with engine.begin() as conn:
-        stmt = insert(notifications).values(values).on_conflict_do_nothing()
-        inserted = set((await conn.execute(stmt.returning(notifications.c.id))).scalars())
-        rows = await conn.execute(
-            sa.select(notifications.c.id, notifications.c.created_at).where(
-                notifications.c.id.in_(ids)
-            )
-        )
-        created = {row.id: row.created_at for row in rows}
+    async with driver_connection(engine) as conn, conn.transaction():
+        inserted = {r["id"] for r in await conn.fetch(_INSERT_MANY, json.dumps(values))}
+        created = {r["id"]: r["created_at"] for r in await conn.fetch(_CREATED, ids)}
     return [StoredNotification(id=i, created_at=created[i], inserted=i in inserted) for i in ids]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sorami_gateway.batches.completion import batch_body, complete_batches
 from sorami_gateway.generations.webhook_payload import build
+from sorami_gateway.infra.db import driver_connection
 from sorami_gateway.webhooks.tables import WebhookDelivery
 from sqlalchemy import select, text
 
@@ -31,8 +32,8 @@ async def test_batch_completed_is_queued_once_when_every_job_is_finished(client,
     batch_id, jobs = created.json()["batch_id"], created.json()["job_ids"]
 
     async def check() -> list:
-        async with sessions() as session, session.begin():
-            return await complete_batches(session)
+        async with driver_connection(engine) as conn, conn.transaction():
+            return await complete_batches(conn)
 
     assert await check() == []  # both jobs still PENDING
     async with sessions() as session, session.begin():

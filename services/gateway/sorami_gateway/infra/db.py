@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-import asyncpg
+from sorami_shared.pg import driver_connection
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,6 +12,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from ..settings import GatewaySettings
+
+__all__ = ["SessionFactory", "asyncpg_dsn", "create_engine", "create_session_factory"]
+__all__ += ["driver_connection"]  # sorami_shared.pg's, where the gateway's code looks for it
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -40,20 +39,3 @@ def asyncpg_dsn(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-# What a broken connection raises on the driver: answered like SQLAlchemy's OperationalError
-# (503), and the connection is dropped from the pool instead of being handed out again.
-_DRIVER_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
-
-
-@asynccontextmanager
-async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection's asyncpg connection, outside any transaction: each statement on it
-    is its own implicit transaction and costs one round trip (no BEGIN/COMMIT/ROLLBACK). For
-    the hot paths' pre-built statements (``generations.create_sql``, ``status_sql``)."""
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        try:
-            yield raw.driver_connection  # type: ignore[misc]
-        except _DRIVER_LOST as exc:
-            await conn.invalidate(exc)
-            raise OperationalError("driver statement", None, exc) from exc

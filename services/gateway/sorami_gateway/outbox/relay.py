@@ -17,20 +17,30 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import NamedTuple
 
-import sqlalchemy as sa
+import asyncpg
 from sorami_shared.events import UnparseableEvent, parse_event
 from sorami_shared.logging import get_logger, job_context
 from sorami_shared.messaging import EventBus, PublishFailed
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..infra.db import SessionFactory
+from ..infra.db import driver_connection
 from ..settings import GatewaySettings
-from .tables import OutboxMessage
 
 log = get_logger(__name__)
+
+# On the driver (no ORM): the payload as the text PostgreSQL keeps, parsed once, straight
+# into its typed event.
+_CLAIM = (
+    "SELECT id, payload::text FROM outbox WHERE published_at IS NULL"
+    " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+)
+_MARK = (
+    "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL"
+    " WHERE id = ANY($1::bigint[])"
+)
+_RECORD_ERROR = "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1"
 
 
 class BatchResult(NamedTuple):
@@ -40,30 +50,22 @@ class BatchResult(NamedTuple):
 
 
 async def publish_batch(
-    sessions: SessionFactory, bus: EventBus, settings: GatewaySettings
+    engine: AsyncEngine, bus: EventBus, settings: GatewaySettings
 ) -> BatchResult:
     """Claim up to ``relay_batch_size`` rows, publish them in order, mark what the broker
-    confirmed; one transaction."""
+    confirmed; one transaction on a pooled connection's driver."""
     published: list[int] = []
     failure: tuple[int, str] | None = None
-    async with sessions() as session, session.begin():
-        rows = (
-            await session.execute(
-                sa.select(OutboxMessage.id, OutboxMessage.payload)
-                .where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
-                .order_by(OutboxMessage.id)
-                .limit(settings.relay_batch_size)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
+    async with driver_connection(engine) as conn, conn.transaction():
+        rows = await conn.fetch(_CLAIM, settings.relay_batch_size)
         envelopes = []
         for row_id, payload in rows:
             try:
-                envelopes.append((row_id, parse_event(json.dumps(payload))))
+                envelopes.append((row_id, parse_event(payload)))
             except UnparseableEvent as exc:
                 # Written by us, so this is a bug: keep the row, say why, go on.
                 log.error("outbox row cannot be parsed", outbox_id=row_id, error=str(exc))
-                await _record_error(session, row_id, str(exc))
+                await _record_error(conn, row_id, str(exc))
         # all in flight at once, in order on the one channel: the broker confirms them
         # together (one wait per batch, not one per row)
         outcomes = await asyncio.gather(
@@ -80,25 +82,13 @@ async def publish_batch(
                 log.info("event published", event_type=envelope.type, event_id=str(envelope.id))
             published.append(row_id)
         if published:
-            await session.execute(
-                sa.update(OutboxMessage)
-                .where(OutboxMessage.id.in_(published))  # type: ignore[union-attr]
-                .values(
-                    published_at=sa.func.now(),
-                    attempts=OutboxMessage.attempts + 1,
-                    last_error=None,
-                )
-            )
+            await conn.execute(_MARK, published)
         if failure is not None:
-            await _record_error(session, *failure)
+            await _record_error(conn, *failure)
     if failure is not None:
         log.warning("publish failed; will retry", outbox_id=failure[0], error=failure[1])
     return BatchResult(claimed=len(rows), published=len(published), failed=failure is not None)
 
 
-async def _record_error(session: AsyncSession, row_id: int, error: str) -> None:
-    await session.execute(
-        sa.update(OutboxMessage)
-        .where(OutboxMessage.id == row_id)
-        .values(attempts=OutboxMessage.attempts + 1, last_error=error[:2000])
-    )
+async def _record_error(conn: asyncpg.Connection, row_id: int, error: str) -> None:
+    await conn.execute(_RECORD_ERROR, row_id, error[:2000])

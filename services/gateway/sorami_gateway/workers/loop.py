@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from sorami_shared.logging import get_logger
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..infra.db import SessionFactory
 from ..infra.listen import in_background, listen, wait_for_wake, wait_set
@@ -157,6 +158,11 @@ class Worker:
         self.settings = settings
         self.sessions = sessions
         self.stop = stop or asyncio.Event()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The sessions' engine: its pooled connections' driver for the hot statements."""
+        return self.sessions.kw["bind"]  # type: ignore[no-any-return]
 
     def poll_s(self) -> float:
         raise NotImplementedError

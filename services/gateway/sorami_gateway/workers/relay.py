@@ -50,7 +50,7 @@ class OutboxRelay(Worker):
         return await until_stopped(self.bus.connect(retry_for=float("inf")), self.stop)
 
     async def publish_batch(self) -> BatchResult:
-        return await publish_batch(self.sessions, self.bus, self.settings)
+        return await publish_batch(self.engine, self.bus, self.settings)
 
     async def step(self) -> Pass:
         result = await self.publish_batch()

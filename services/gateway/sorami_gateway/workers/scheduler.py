@@ -55,8 +55,7 @@ class Scheduler(Worker):
         return self.settings.scheduler_poll_interval_s
 
     async def step(self) -> Pass:
-        engine = self.sessions.kw["bind"]
-        async with driver_connection(engine) as conn, conn.transaction():
+        async with driver_connection(self.engine) as conn, conn.transaction():
             result = await release_pass(
                 conn,
                 self.capacity.slots,
@@ -64,12 +63,11 @@ class Scheduler(Worker):
                 policy=self.settings.scheduler_policy,
                 reserved_slots=self.capacity.reserved,
             )
+            completed = await complete_batches(conn)
         if result.ran:
             record_backlog(sorted(self.settings.registry), result.by_model)
         if result.released:
             log.info("jobs released", released=len(result.released), queued=result.queued)
-        async with self.sessions() as session, session.begin():
-            completed = await complete_batches(session)
         if completed:
             log.info("batches completed", batches=[str(b) for b in completed])
         if time.monotonic() - self._positioned >= self.settings.scheduler_position_interval_s:
