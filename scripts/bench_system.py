@@ -48,6 +48,9 @@ INSTANT = {
     "max_steps": 50,
 }
 GENERATOR = "generator"  # excluded from "everything except the generator"
+# The smoke run (a test) only checks that every figure comes out: shorter waits, fewer jobs.
+SETTLE_S, IDLE_S, LONE_JOBS = 3.0, 5.0, 10
+SETTLE_S_SMOKE, IDLE_S_SMOKE, LONE_JOBS_SMOKE = 1.0, 2.0, 4
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Case:
     max_batch: int | None = None
     projectors: int = 1
     notifiers: int = 1
+    smoke: bool = False
 
     @property
     def label(self) -> str:
@@ -150,8 +154,9 @@ async def run_case(case: Case, node: PrivateRabbitNode, base: Path, models: Path
         users = [f"bench-user-{i}" for i in range(case.users)]
         async with streams(system, users) as readers:
             groups = cpu_groups(system, node)
-            await asyncio.sleep(3)  # the start's own work (declarations, warm-up) settles
-            idle, idle_s, _ = await measure(groups, backends, lambda: asyncio.sleep(5))
+            settle_s, wait_s = (SETTLE_S_SMOKE, IDLE_S_SMOKE) if case.smoke else (SETTLE_S, IDLE_S)
+            await asyncio.sleep(settle_s)  # the start's own work (declarations, warm-up) settles
+            idle, idle_s, _ = await measure(groups, backends, lambda: asyncio.sleep(wait_s))
             jobs: dict[str, str] = {}
 
             async def burst() -> float:
@@ -200,7 +205,8 @@ async def lone_jobs(system: System, case: Case, reader: SseReader, user: str) ->
     """created -> completed (ms) of jobs sent one at a time, as the user's stream saw it."""
     out = []
     async with system.client(user) as client:
-        for _ in range(10 if case.model == "instant" else 5):
+        lone = LONE_JOBS_SMOKE if case.smoke else LONE_JOBS if case.model == "instant" else 5
+        for _ in range(lone):
             body = {"prompt": "alone", "model": case.model, "num_inference_steps": case.steps}
             t0 = time.time()
             r = await client.post("/api/images/generate", json=body | {"width": 64, "height": 64})
@@ -246,7 +252,7 @@ def report(result: dict) -> str:
 def cases(args: argparse.Namespace) -> list[Case]:
     reps = {"projectors": args.projectors, "notifiers": args.notifiers}
     if args.smoke:
-        return [Case("instant", 4, 24, 4, **reps)]
+        return [Case("instant", 4, 24, 4, smoke=True, **reps)]
     if args.gpu_rate:
         return [Case("instant", 4, 2000, 100, max_batch=64, **reps)]
     every = [

@@ -153,6 +153,9 @@ class System:
                 **serves,
                 "MODELS": json.dumps(self.models),
                 "SHUTDOWN_GRACE_S": "10",
+                # beside every other process on a few cores: one intra-op thread each, not
+                # torch's one per core, which spin-wait when they outnumber free cores
+                "TORCH_THREADS": "1",
                 **self.storage_env,
                 **self.generator_overrides,
             },

@@ -17,8 +17,8 @@ import bench_scheduler  # noqa: E402
 
 
 @pytest.mark.timeout(300)
-async def test_bench_scheduler_smoke(tmp_path: Path) -> None:
-    results = await bench_scheduler.main(["--smoke", "--models", str(tmp_path / "models")])
+async def test_bench_scheduler_smoke(tiny_model_cache: Path) -> None:
+    results = await bench_scheduler.main(["--smoke", "--models", str(tiny_model_cache)])
     fair, fifo = results["fair"], results["fifo"]
     for r in (results["alone"], fair, fifo):
         assert r["failed"] == 0 and r["batch_jobs_s"] > 0

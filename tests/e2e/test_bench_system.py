@@ -15,12 +15,12 @@ import bench_system  # noqa: E402
 
 
 @pytest.mark.timeout(300)
-async def test_bench_system_smoke(tmp_path: Path) -> None:
-    [result] = await bench_system.main(["--smoke", "--models", str(tmp_path / "models")])
+async def test_bench_system_smoke(tiny_model_cache: Path) -> None:
+    [result] = await bench_system.main(["--smoke", "--models", str(tiny_model_cache)])
     print(bench_system.report(result))
     assert result["problems"] == []
     assert result["jobs"] == bench_system.cases(bench_system.parse(["--smoke"]))[0].jobs
     cpu = result["cpu"]
     assert cpu["gateway-projector"] > 0 and cpu["rabbitmq (beam.smp)"] > 0
     assert cpu["postgresql backends"] > 0
-    assert result["jobs_s"] > 0 and len(result["lone"]) == 10
+    assert result["jobs_s"] > 0 and len(result["lone"]) == bench_system.LONE_JOBS_SMOKE

@@ -47,6 +47,12 @@ def resolve_placement(
     return Placement(device, torch.bfloat16 if bf16_supported else torch.float16)
 
 
+def limit_cpu_threads(threads: int | None) -> None:
+    """torch's intra-op threads (CPU work) to ``threads``; None leaves torch's default."""
+    if threads is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 def make_generator(device: str, seed: int) -> torch.Generator:
     """A seeded generator on the pipeline's device: same seed, same device → same output."""
     return torch.Generator(device=device).manual_seed(seed)

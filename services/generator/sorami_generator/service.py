@@ -26,7 +26,7 @@ from .batcher import Batcher
 from .batching import BatchLimits
 from .cancels import CancelRegistry
 from .compiling import use_cache_dir
-from .devices import describe, resolve_placement
+from .devices import describe, limit_cpu_threads, resolve_placement
 from .jobs import SOURCE, JobProcessor
 from .load_failures import LoadFailures, ModelUnavailable
 from .pipelines import PipelineCache
@@ -38,6 +38,7 @@ log = get_logger(__name__)
 
 def make_pipeline_cache(settings: GeneratorSettings) -> PipelineCache:
     placement = resolve_placement(settings.device, settings.dtype)
+    limit_cpu_threads(settings.torch_threads)
     limits = BatchLimits.resolve(settings, cuda=placement.is_cuda)
     use_cache_dir(settings.model_cache_dir)
     max_bytes = (

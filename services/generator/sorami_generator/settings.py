@@ -79,6 +79,11 @@ class GeneratorSettings(ServiceSettings, StorageSettings, ModelRegistrySettings,
     preview_quality: int = Field(default=60, ge=1, le=100)
     # Images are encoded on a pool of this many threads (None: one per core), shared by jobs.
     encode_threads: int | None = Field(default=None, ge=1)
+    # torch's intra-op threads for work on the CPU (None: torch's default, one per core). Set
+    # it to the cores this process may use when it shares them: threads that outnumber free
+    # cores spin-wait (2 generators beside the services on 2 cores: 1 each runs a tiny model
+    # ~3x faster than the default, docs/configuration.md).
+    torch_threads: int | None = Field(default=None, ge=1)
     storage_retry_attempts: int = Field(default=4, ge=1)
     storage_retry_backoff_s: float = Field(default=0.5, ge=0)
     storage_retry_backoff_max_s: float = Field(default=5.0, ge=0)

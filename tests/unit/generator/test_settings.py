@@ -67,3 +67,26 @@ def test_a_model_entry_can_ask_for_compile_and_its_own_batch_cap():
     )
     assert s.registry["big"].compile and s.registry["big"].max_batch_images == 4
     assert not s.registry["tiny-image"].compile
+
+
+def test_torch_threads_sets_the_cpu_intra_op_threads_once_and_none_leaves_them(monkeypatch):
+    import torch
+    from pydantic import ValidationError
+    from sorami_generator.devices import limit_cpu_threads
+
+    monkeypatch.setenv("SORAMI_GENERATOR_TORCH_THREADS", "1")
+    assert GeneratorSettings().torch_threads == 1
+    monkeypatch.setenv("SORAMI_GENERATOR_TORCH_THREADS", "0")
+    with pytest.raises(ValidationError, match="torch_threads"):
+        GeneratorSettings()
+    assert GeneratorSettings.model_fields["torch_threads"].default is None  # torch's own
+    before = torch.get_num_threads()
+    try:
+        limit_cpu_threads(1)
+        assert torch.get_num_threads() == 1
+        limit_cpu_threads(None)
+        assert torch.get_num_threads() == 1
+        limit_cpu_threads(2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
