@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from sorami_gateway.generations.admission import admit
-from sorami_gateway.infra.db import create_engine
+from sorami_gateway.infra.db import create_engine, driver_connection
 from sorami_gateway.scheduling.positions import update_positions
 
 from .conftest import auth, running_client
@@ -19,9 +19,9 @@ async def test_history_and_result_say_where_a_queued_job_stands(make_settings, s
     writer = create_engine(settings, pool_size=1)
     first = await admit(writer, settings, _ask(settings, "light"))
     second = await admit(writer, settings, _ask(settings, "light"))
+    async with driver_connection(writer) as conn, conn.transaction():
+        assert await update_positions(conn, now=time.time())
     await writer.dispose()
-    async with sessions() as session, session.begin():
-        assert await update_positions(session, now=time.time())
 
     async with running_client(settings) as client:
         page = (await client.get("/api/generations", headers=auth("light"))).json()

@@ -14,14 +14,13 @@ jobs, at most ``MAX_EVENTS`` per recomputation.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
 
 from ..events import log as user_events
-from ..events.tables import UserEvent
 from .policy import Queued, Share, plan_by
 from .release import SCHEDULER_LOCK
 
@@ -29,25 +28,35 @@ QUEUED_EVENT = user_events.QUEUED
 RATE_WINDOW_S = 120
 MAX_EVENTS = 500  # per recomputation; batch jobs get none (the batch's page shows positions)
 
-_ALL = sa.text(
+# On the driver (pre-built statements, no ORM session), in the caller's transaction.
+_TRY_LOCK = f"SELECT pg_try_advisory_xact_lock({SCHEDULER_LOCK})"
+_ALL = (
     "SELECT q.job_id, q.user_id, q.tier, q.model, q.cost, extract(epoch FROM q.enqueued_at),"
     " q.position, g.kind FROM generation_queue q JOIN generations g ON g.id = q.job_id"
 )
-_SHARES = sa.text("SELECT tier, user_id, deficit, turn_open, served FROM scheduler_shares")
-_RATES = sa.text(
+_SHARES = "SELECT tier, user_id, deficit, turn_open, served FROM scheduler_shares"
+_RATES = (
     "SELECT params->>'model', count(*) FROM generations WHERE status = 'COMPLETED'"
     f" AND completed_at > now() - interval '{RATE_WINDOW_S} seconds' GROUP BY 1"
 )
-_IN_FLIGHT = sa.text(
+_IN_FLIGHT = (
     "SELECT g.params->>'model', count(*) FROM generations g"
     " WHERE g.status IN ('PENDING', 'PROCESSING')"
     " AND NOT EXISTS (SELECT 1 FROM generation_queue q WHERE q.job_id = g.id) GROUP BY 1"
 )
-_SAVE = sa.text(
+_SAVE = (
     "UPDATE generation_queue q SET position = p.position, eta_s = p.eta_s"
-    " FROM unnest(CAST(:ids AS uuid[]), CAST(:positions AS int[]), CAST(:etas AS float8[]))"
-    " AS p(job_id, position, eta_s) WHERE q.job_id = p.job_id"
+    " FROM unnest($1::uuid[], $2::int[], $3::float8[]) AS p(job_id, position, eta_s)"
+    " WHERE q.job_id = p.job_id"
 )
+_USER_LOCKS = (
+    "SELECT count(pg_advisory_xact_lock(hashtextextended(u, $2))) FROM unnest($1::text[]) AS u"
+)
+_APPEND = (
+    "INSERT INTO user_events (user_id, type, job_id, data)"
+    " SELECT u, $4, j, d::jsonb FROM unnest($1::text[], $2::uuid[], $3::text[]) AS x(u, j, d)"
+)
+_NOTIFY = "SELECT count(pg_notify($1, u)) FROM unnest($2::text[]) AS u"
 
 
 @dataclass(frozen=True)
@@ -90,65 +99,54 @@ def place(
     return placed
 
 
-async def update_positions(session: AsyncSession, now: float, policy: str = "fair") -> list[Placed]:
+async def update_positions(
+    conn: asyncpg.Connection, now: float, policy: str = "fair"
+) -> list[Placed]:
     """Recompute and store every queued job's position and ETA; append a
-    ``generation.queued`` user event for each meaningful change (caller's transaction)."""
-    if not await session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(SCHEDULER_LOCK))):
+    ``generation.queued`` user event for each meaningful change (in the caller's transaction
+    on ``conn``, a pooled connection's driver)."""
+    if not await conn.fetchval(_TRY_LOCK):
         return []
-    rows = (await session.execute(_ALL)).all()
+    rows = await conn.fetch(_ALL)
     if not rows:
         return []
     queued = [Queued(r[0], r[1], r[2], r[3], r[4], float(r[5])) for r in rows]
     shares = {
         (tier, user): Share(deficit, turn_open, served)
-        for tier, user, deficit, turn_open, served in (await session.execute(_SHARES)).all()
+        for tier, user, deficit, turn_open, served in await conn.fetch(_SHARES)
     }
-    rates = {m: n / RATE_WINDOW_S for m, n in (await session.execute(_RATES)).all()}
-    in_flight = dict((await session.execute(_IN_FLIGHT)).all())
+    rates = {m: n / RATE_WINDOW_S for m, n in await conn.fetch(_RATES)}
+    in_flight = {m: n for m, n in await conn.fetch(_IN_FLIGHT)}
     placed = place(queued, shares, rates, in_flight, now, policy)
     ids = list(placed)
-    await session.execute(
-        _SAVE,
-        {
-            "ids": ids,
-            "positions": [placed[i][0] for i in ids],
-            "etas": [placed[i][1] for i in ids],
-        },
+    await conn.execute(
+        _SAVE, ids, [placed[i][0] for i in ids], [placed[i][1] for i in ids]
     )
     told = [
         Placed(r[0], r[1], r[7], *placed[r[0]], before=r[6])
         for r in rows
         if r[2] == "interactive" and meaningful(r[6], placed[r[0]][0])
     ][:MAX_EVENTS]
-    await _tell(session, told)
+    await _tell(conn, told)
     return told
 
 
-async def _tell(session: AsyncSession, told: list[Placed]) -> None:
+async def _tell(conn: asyncpg.Connection, told: list[Placed]) -> None:
     """One ``generation.queued`` per job, appended as :func:`..events.log.append` does
-    (each user's log lock first, in a fixed order; then the rows; then one NOTIFY per user),
-    in one statement."""
+    (each user's log lock first, in a fixed order; then the rows; then one NOTIFY per user)."""
+    if not told:
+        return
     users = sorted({p.user_id for p in told})
-    for user in users:
-        await user_events.take_user_log_lock(session, user)
-    if told:
-        await session.execute(
-            sa.insert(UserEvent),
-            [
-                {
-                    "user_id": p.user_id,
-                    "type": QUEUED_EVENT,
-                    "job_id": p.job_id,
-                    "data": {
-                        "job_id": str(p.job_id),
-                        "kind": p.kind,
-                        "status": "PENDING",
-                        "queue_position": p.position,
-                        "eta_s": p.eta_s,
-                    },
-                }
-                for p in sorted(told, key=lambda p: (p.user_id, p.position))
-            ],
-        )
-    for user in users:
-        await session.execute(sa.select(sa.func.pg_notify(user_events.NOTIFY_CHANNEL, user)))
+    await conn.fetchval(_USER_LOCKS, users, user_events.USER_LOCK_SEED)
+    events = sorted(told, key=lambda p: (p.user_id, p.position))
+    data = [
+        json.dumps({
+            "job_id": str(p.job_id), "kind": p.kind, "status": "PENDING",
+            "queue_position": p.position, "eta_s": p.eta_s,
+        })
+        for p in events
+    ]  # fmt: skip
+    await conn.execute(
+        _APPEND, [p.user_id for p in events], [p.job_id for p in events], data, QUEUED_EVENT
+    )
+    await conn.fetchval(_NOTIFY, user_events.NOTIFY_CHANNEL, users)

@@ -72,9 +72,9 @@ class Scheduler(Worker):
             log.info("batches completed", batches=[str(b) for b in completed])
         if time.monotonic() - self._positioned >= self.settings.scheduler_position_interval_s:
             self._positioned = time.monotonic()
-            async with self.sessions() as session, session.begin():
+            async with driver_connection(self.engine) as conn, conn.transaction():
                 told = await update_positions(
-                    session, now=time.time(), policy=self.settings.scheduler_policy
+                    conn, now=time.time(), policy=self.settings.scheduler_policy
                 )
             if told:
                 log.info("queue positions told", events=len(told))
