@@ -82,7 +82,7 @@ class GeneratorSettings(ServiceSettings, StorageSettings, ModelRegistrySettings,
     # torch's intra-op threads for work on the CPU (None: torch's default, one per core). Set
     # it to the cores this process may use when it shares them: threads that outnumber free
     # cores spin-wait (2 generators beside the services on 2 cores: 1 each runs a tiny model
-    # ~3x faster than the default, docs/configuration.md).
+    # ~3x faster than the default, docs/scaling.md).
     torch_threads: int | None = Field(default=None, ge=1)
     storage_retry_attempts: int = Field(default=4, ge=1)
     storage_retry_backoff_s: float = Field(default=0.5, ge=0)

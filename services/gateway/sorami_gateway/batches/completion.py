@@ -11,13 +11,12 @@ batch id (``ON CONFLICT DO NOTHING``). The body is the batch's counts, with no j
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 import asyncpg
 
-from ..webhooks.outbox import NOTIFY_CHANNEL, batch_body, webhook_id
+from ..webhooks.outbox import batch_body, queue_deliveries, webhook_id
 from ..webhooks.urls import WebhookEvent
 
 EVENT = WebhookEvent.batch_completed
@@ -36,12 +35,6 @@ _COUNTS = (
 _ENDPOINTS = (
     "SELECT id, url, user_id FROM webhook_endpoints WHERE user_id = ANY($1::text[])"
     " AND deleted_at IS NULL AND disabled_at IS NULL AND $2 = ANY(events)"
-)
-_DELIVERIES = (
-    "INSERT INTO webhook_deliveries (webhook_id, target, endpoint_id, user_id, job_id, kind,"
-    " event, url, snapshot, status)"
-    " SELECT webhook_id, target, endpoint_id, user_id, job_id, kind, event, url, snapshot, status"
-    " FROM jsonb_populate_recordset(NULL::webhook_deliveries, $1::jsonb) ON CONFLICT DO NOTHING"
 )
 
 
@@ -82,7 +75,5 @@ async def complete_batches(conn: asyncpg.Connection) -> list[uuid.UUID]:
             for e in endpoints
             if e["user_id"] == batch["user_id"]
         ]
-    if rows:
-        await conn.execute(_DELIVERIES, json.dumps(rows))
-        await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+    await queue_deliveries(conn, rows)
     return [batch["id"] for batch in done]

@@ -18,11 +18,14 @@ user on every gateway replica (:mod:`sorami_gateway.events.hub`); streams also p
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -79,6 +82,41 @@ def notify_user(user_id: str, *, wake_scheduler: bool) -> sa.Select[Any]:
     if wake_scheduler:
         notify.append(sa.func.pg_notify(SCHEDULER_CHANNEL, ""))
     return sa.select(*notify)
+
+
+# append_many, on a pooled connection's driver
+_USER_LOCKS = """SELECT count(pg_advisory_xact_lock(hashtextextended(u, $2)))
+FROM unnest($1::text[]) AS u"""
+_APPEND_MANY = """INSERT INTO user_events (user_id, type, job_id, data)
+SELECT u, t, j, d::jsonb
+FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[]) AS x(u, t, j, d)"""
+_NOTIFY_ALL = "SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) AS x(c, p)"
+
+
+async def append_many(
+    conn: asyncpg.Connection,
+    events: Sequence[tuple[str, str, uuid.UUID | None, dict[str, Any]]],
+) -> None:
+    """:func:`append` for many events, (user id, type, job id, data) in the order given, in
+    the caller's transaction on ``conn`` (a pooled connection's driver), in three statements:
+    the users' locks (sorted: two writers never wait on each other in a cycle), the rows, one
+    NOTIFY per user and the scheduler's when an event may free a slot."""
+    if not events:
+        return
+    users = sorted({user for user, _, _, _ in events})
+    await conn.fetchval(_USER_LOCKS, users, USER_LOCK_SEED)
+    await conn.execute(
+        _APPEND_MANY,
+        [e[0] for e in events],
+        [e[1] for e in events],
+        [e[2] for e in events],
+        [json.dumps(e[3]) for e in events],
+    )
+    channels, payloads = [NOTIFY_CHANNEL] * len(users), list(users)
+    if any(type not in FREES_NO_SLOT for _, type, _, _ in events):  # a slot may be free
+        channels.append(SCHEDULER_CHANNEL)
+        payloads.append("")
+    await conn.fetchval(_NOTIFY_ALL, channels, payloads)
 
 
 @dataclass(frozen=True)

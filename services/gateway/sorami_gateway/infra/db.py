@@ -13,8 +13,14 @@ from sqlalchemy.ext.asyncio import (
 
 from ..settings import GatewaySettings
 
-__all__ = ["SessionFactory", "asyncpg_dsn", "create_engine", "create_session_factory"]
-__all__ += ["driver_connection"]  # sorami_shared.pg's, where the gateway's code looks for it
+# driver_connection: sorami_shared.pg's, re-exported where the gateway's code looks for it
+__all__ = [
+    "SessionFactory",
+    "asyncpg_dsn",
+    "create_engine",
+    "create_session_factory",
+    "driver_connection",
+]
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -37,5 +43,3 @@ def asyncpg_dsn(database_url: str) -> str:
     """The plain ``postgresql://`` DSN of a SQLAlchemy URL (for a raw asyncpg LISTEN)."""
     url = make_url(database_url).set(drivername="postgresql")
     return url.render_as_string(hide_password=False)
-
-

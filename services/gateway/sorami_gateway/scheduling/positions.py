@@ -14,7 +14,6 @@ jobs, at most ``MAX_EVENTS`` per recomputation.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ import asyncpg
 
 from ..events import log as user_events
 from .policy import Queued, Share, plan_by
-from .release import SCHEDULER_LOCK
+from .release import IN_FLIGHT, SCHEDULER_LOCK
 
 QUEUED_EVENT = user_events.QUEUED
 RATE_WINDOW_S = 120
@@ -39,24 +38,11 @@ _RATES = (
     "SELECT params->>'model', count(*) FROM generations WHERE status = 'COMPLETED'"
     f" AND completed_at > now() - interval '{RATE_WINDOW_S} seconds' GROUP BY 1"
 )
-_IN_FLIGHT = (
-    "SELECT g.params->>'model', count(*) FROM generations g"
-    " WHERE g.status IN ('PENDING', 'PROCESSING')"
-    " AND NOT EXISTS (SELECT 1 FROM generation_queue q WHERE q.job_id = g.id) GROUP BY 1"
-)
 _SAVE = (
     "UPDATE generation_queue q SET position = p.position, eta_s = p.eta_s"
     " FROM unnest($1::uuid[], $2::int[], $3::float8[]) AS p(job_id, position, eta_s)"
     " WHERE q.job_id = p.job_id"
 )
-_USER_LOCKS = (
-    "SELECT count(pg_advisory_xact_lock(hashtextextended(u, $2))) FROM unnest($1::text[]) AS u"
-)
-_APPEND = (
-    "INSERT INTO user_events (user_id, type, job_id, data)"
-    " SELECT u, $4, j, d::jsonb FROM unnest($1::text[], $2::uuid[], $3::text[]) AS x(u, j, d)"
-)
-_NOTIFY = "SELECT count(pg_notify($1, u)) FROM unnest($2::text[]) AS u"
 
 
 @dataclass(frozen=True)
@@ -116,12 +102,10 @@ async def update_positions(
         for tier, user, deficit, turn_open, served in await conn.fetch(_SHARES)
     }
     rates = {m: n / RATE_WINDOW_S for m, n in await conn.fetch(_RATES)}
-    in_flight = {m: n for m, n in await conn.fetch(_IN_FLIGHT)}
+    in_flight = {m: n for m, n in await conn.fetch(IN_FLIGHT)}
     placed = place(queued, shares, rates, in_flight, now, policy)
     ids = list(placed)
-    await conn.execute(
-        _SAVE, ids, [placed[i][0] for i in ids], [placed[i][1] for i in ids]
-    )
+    await conn.execute(_SAVE, ids, [placed[i][0] for i in ids], [placed[i][1] for i in ids])
     told = [
         Placed(r[0], r[1], r[7], *placed[r[0]], before=r[6])
         for r in rows
@@ -132,21 +116,15 @@ async def update_positions(
 
 
 async def _tell(conn: asyncpg.Connection, told: list[Placed]) -> None:
-    """One ``generation.queued`` per job, appended as :func:`..events.log.append` does
-    (each user's log lock first, in a fixed order; then the rows; then one NOTIFY per user)."""
-    if not told:
-        return
-    users = sorted({p.user_id for p in told})
-    await conn.fetchval(_USER_LOCKS, users, user_events.USER_LOCK_SEED)
-    events = sorted(told, key=lambda p: (p.user_id, p.position))
-    data = [
-        json.dumps({
-            "job_id": str(p.job_id), "kind": p.kind, "status": "PENDING",
-            "queue_position": p.position, "eta_s": p.eta_s,
-        })
-        for p in events
-    ]  # fmt: skip
-    await conn.execute(
-        _APPEND, [p.user_id for p in events], [p.job_id for p in events], data, QUEUED_EVENT
-    )
-    await conn.fetchval(_NOTIFY, user_events.NOTIFY_CHANNEL, users)
+    """One ``generation.queued`` per job, by user and position, appended as every writer of the
+    log does (:func:`..events.log.append_many`)."""
+    await user_events.append_many(
+        conn,
+        [
+            (p.user_id, QUEUED_EVENT, p.job_id, {
+                "job_id": str(p.job_id), "kind": p.kind, "status": "PENDING",
+                "queue_position": p.position, "eta_s": p.eta_s,
+            })
+            for p in sorted(told, key=lambda p: (p.user_id, p.position))
+        ],
+    )  # fmt: skip

@@ -52,7 +52,7 @@ _PURGE_AND_COUNT = (
     " SELECT model, count(*) FROM generation_queue"
     " WHERE job_id NOT IN (SELECT job_id FROM purged) GROUP BY model"
 )
-_IN_FLIGHT = (
+IN_FLIGHT = (  # jobs per model released and not finished (positions.py too)
     "SELECT g.params->>'model', count(*) FROM generations g"
     " WHERE g.status IN ('PENDING', 'PROCESSING')"
     " AND NOT EXISTS (SELECT 1 FROM generation_queue q WHERE q.job_id = g.id) GROUP BY 1"
@@ -113,7 +113,7 @@ async def release_pass(
     result = PassResult(ran=True, queued=sum(queued_models.values()), by_model=queued_models)
     if not queued_models:
         return result
-    in_flight = {m: n for m, n in await conn.fetch(_IN_FLIGHT)}
+    in_flight = {m: n for m, n in await conn.fetch(IN_FLIGHT)}
     capacity = await free_slots(set(queued_models))
     await conn.execute(_WAITING, [m for m in queued_models if capacity.get(m, 0) <= 0])
     free = {m: capacity.get(m, 0) - in_flight.get(m, 0) for m in queued_models}

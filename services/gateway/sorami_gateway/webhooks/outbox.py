@@ -13,9 +13,11 @@ the step for progress), so a redelivery, manual or not, carries the same id.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sorami_shared.events import derived_id
 from sqlalchemy.dialects.postgresql import insert
@@ -26,6 +28,11 @@ from .tables import REQUEST_TARGET, GenerationWebhook, WebhookDelivery, WebhookE
 from .urls import DEFAULT_EVENTS, WebhookEvent
 
 NOTIFY_CHANNEL = "sorami_gateway_webhooks"
+
+_INSERT_DELIVERIES = """INSERT INTO webhook_deliveries (webhook_id, target, endpoint_id, user_id,
+    job_id, kind, event, url, snapshot, status)
+SELECT webhook_id, target, endpoint_id, user_id, job_id, kind, event, url, snapshot, status
+FROM jsonb_populate_recordset(NULL::webhook_deliveries, $1::jsonb) ON CONFLICT DO NOTHING"""
 
 # The gateway's event-log types (user_events) → webhook events.
 _EVENTS = {
@@ -40,6 +47,15 @@ def webhook_id(job_id: uuid.UUID, event: str, step: Any = None) -> str:
     """The Standard Webhooks message id of ``event`` of ``job_id``."""
     parts = ["webhook", str(job_id), event] + ([str(step)] if step is not None else [])
     return f"msg_{derived_id(*parts).hex}"
+
+
+async def queue_deliveries(conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert delivery rows (the table's columns; a row already there is left as it is) and
+    wake the deliverer, in the caller's transaction on ``conn`` (a pooled connection's
+    driver)."""
+    if rows:
+        await conn.execute(_INSERT_DELIVERIES, json.dumps(rows, default=str))
+        await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
 
 
 def _event_of(type: str, status: str) -> WebhookEvent | None:

@@ -83,21 +83,6 @@ SELECT e.id::text, e.id, e.url, NULL::uuid, e.user_id, e.events
 FROM webhook_endpoints e WHERE e.user_id = ANY($2::text[])
     AND e.deleted_at IS NULL AND e.disabled_at IS NULL"""
 
-DELIVERIES = """INSERT INTO webhook_deliveries (webhook_id, target, endpoint_id, user_id, job_id,
-    kind, event, url, snapshot, status)
-SELECT webhook_id, target, endpoint_id, user_id, job_id, kind, event, url, snapshot, status
-FROM jsonb_populate_recordset(NULL::webhook_deliveries, $1::jsonb) ON CONFLICT DO NOTHING"""
-
-USER_LOCKS = """SELECT count(pg_advisory_xact_lock(hashtextextended(u, $2)))
-FROM unnest($1::text[]) AS u"""
-
-APPEND = """INSERT INTO user_events (user_id, type, job_id, data)
-SELECT u, t, j, d::jsonb
-FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[]) AS x(u, t, j, d)"""
-
-NOTIFY_ALL = "SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) AS x(c, p)"
-NOTIFY_WEBHOOKS = "SELECT pg_notify($1, '')"
-
 
 class Outcome:
     """What a batch did: the deferred items, and the metrics to record after commit."""
@@ -273,30 +258,11 @@ async def _webhooks(conn: asyncpg.Connection, folded: list[Folded]) -> None:
                     "user_id": row.user_id, "job_id": row.id, "kind": row.kind,
                     "event": event.value, "url": t["url"], "snapshot": data, "status": "pending",
                 })  # fmt: skip
-    if deliveries:
-        await conn.execute(DELIVERIES, json.dumps(deliveries, default=str))
-        await conn.execute(NOTIFY_WEBHOOKS, webhook_outbox.NOTIFY_CHANNEL)
+    await webhook_outbox.queue_deliveries(conn, deliveries)
 
 
 async def _append(
     conn: asyncpg.Connection, log: list[tuple[int, str, uuid.UUID, str, dict[str, Any]]]
 ) -> None:
-    """The users' locks (sorted: two batches never wait on each other in a cycle), then their
-    events in batch order, then one NOTIFY per user, and the scheduler's when an event may free
-    a slot, in one statement."""
-    if not log:
-        return
-    users = sorted({user for _, user, _, _, _ in log})
-    await conn.fetchval(USER_LOCKS, users, user_events.USER_LOCK_SEED)
-    await conn.execute(
-        APPEND,
-        [e[1] for e in log],
-        [e[3] for e in log],
-        [e[2] for e in log],
-        [json.dumps(e[4]) for e in log],
-    )
-    channels, payloads = [user_events.NOTIFY_CHANNEL] * len(users), list(users)
-    if any(e[3] not in user_events.FREES_NO_SLOT for e in log):  # a slot may be free
-        channels.append(user_events.SCHEDULER_CHANNEL)
-        payloads.append("")
-    await conn.fetchval(NOTIFY_ALL, channels, payloads)
+    """The users' log events in batch order, LAST (events/log.py: locks, rows, NOTIFYs)."""
+    await user_events.append_many(conn, [(user, t, job, data) for _, user, job, t, data in log])
