@@ -164,9 +164,11 @@ async def test_every_process_reports_what_the_jobs_did(make_system) -> None:
     assert total(g, "sorami_generator_batch_size_count") == total(
         g, "sorami_generator_pipeline_seconds_count"
     )
-    assert total(g, "sorami_generator_batch_size_sum") == total(
-        g, "sorami_generator_batch_size_count"
-    )  # batch size 1 until batching
+    # each call counts the jobs it ran: the completed ones, and the cancelled one when its
+    # cancel came after it started; jobs queued together may share a call (batching)
+    ran = total(g, "sorami_generator_batch_size_sum")
+    assert outcomes["completed"] <= ran <= outcomes["completed"] + outcomes["cancelled"], ran
+    assert total(g, "sorami_generator_batch_size_count") <= ran
     assert total(g, "sorami_generator_encode_seconds_count", kind="video") >= 1
     assert total(g, "sorami_generator_upload_seconds_count", kind="image") >= 2
     assert total(g, "sorami_generator_models_loaded") == 2
