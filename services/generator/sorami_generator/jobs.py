@@ -228,6 +228,7 @@ class JobProcessor:
             asyncio.get_running_loop(),
             self.settings.progress_min_interval_s,
             self._min_delta,
+            self.settings.progress_start_delay_s,
         )
 
     async def _publish_progress(self, entries: list[ProgressEntry]) -> None:

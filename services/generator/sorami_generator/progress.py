@@ -6,7 +6,13 @@ start always; then at most one per ``min_interval`` seconds and per ``min_delta`
 a job sends a bounded number whatever its steps). ONE :class:`ProgressHub` per worker sends
 them: every update of a loop tick (a batch's step: all its jobs at once) in one message,
 ``generation.progress`` version 2, while the previous message awaits its confirm. A job's
-terminal event waits for its own updates to be sent (``flush``), so none overtakes it."""
+terminal event waits for its own updates to be sent (``flush``), so none overtakes it.
+
+The 0 % start is held ``start_delay`` seconds (``PROGRESS_START_DELAY_S``): a job that ends
+before (an instant or turbo model's call) sends no progress at all, its terminal event says
+everything (PENDING → COMPLETED is a legal move); a later step reported first sends it at
+once, before that step's own update. Nobody could see a start that short, and it would cost a broker message, a
+projector transaction, a log row and a stream frame per job, on the job's critical path."""
 
 from __future__ import annotations
 
@@ -160,11 +166,14 @@ class ProgressReporter:
         loop: asyncio.AbstractEventLoop,
         min_interval: float,
         min_delta: int = 1,
+        start_delay: float = 0.0,
     ) -> None:
         self._hub = hub
         self._entry = entry
         self._loop = loop
         self._throttle = ProgressThrottle(min_interval, min_delta=min_delta)
+        self._start_delay = start_delay
+        self._held: tuple[asyncio.TimerHandle, ProgressEntry] | None = None  # the 0 % start
         self._last = 0  # the hub's sequence number of this job's last entry
         self._job_id: uuid.UUID | None = None
         self.published: list[int] = []  # the percents handed to the hub
@@ -181,8 +190,30 @@ class ProgressReporter:
         if self._throttle.offer(percent, force=force):
             entry = self._entry(percent, step, total)
             self._job_id = entry.job_id
+            if self._held is not None:  # a later step came first: the start goes now
+                self._hand_over(self._drop_held())
+            elif not self.published and percent == 0 and self._start_delay > 0:
+                timer = self._loop.call_later(self._start_delay, self._release_start)
+                self._held = (timer, entry)
+                return
+            self._hand_over(entry)
+
+    def _release_start(self) -> None:
+        if (start := self._drop_held()) is not None:
+            self._hand_over(start)
+
+    def _hand_over(self, entry: ProgressEntry | None) -> None:
+        if entry is not None:
             self._last = self._hub.add(entry)
-            self.published.append(percent)
+            self.published.append(entry.progress)
+
+    def _drop_held(self) -> ProgressEntry | None:
+        """Forget the held start (if any); returns it."""
+        if self._held is None:
+            return None
+        (timer, entry), self._held = self._held, None
+        timer.cancel()
+        return entry
 
     def report_from_thread(self, step: int, total: int) -> None:
         percent, t = step_percent(step, total), self._throttle
@@ -195,7 +226,8 @@ class ProgressReporter:
         self._hub.from_thread(self, step, total, self._loop)
 
     async def close(self) -> None:
-        """Until this job's entries are sent."""
+        """Until this job's entries are sent (a start still held never is: the job ended)."""
+        self._drop_held()
         await self._hub.wait(self._last)
 
     async def flush(self, timeout: float = 30) -> None:
@@ -206,5 +238,6 @@ class ProgressReporter:
             log.warning("progress events not flushed", error=repr(exc))
 
     def cancel(self) -> None:
+        self._drop_held()
         if self._job_id is not None:
             self._hub.drop(self._job_id)

@@ -67,6 +67,8 @@ class GeneratorSettings(ServiceSettings, StorageSettings, ModelRegistrySettings,
     # At most this many progress events per job after its 0 % (percent rises by 95 / this at
     # least between two), however many steps it has.
     progress_max_events: int = Field(default=10, ge=1)
+    # A job's 0 % start waits this long: a job done by then sends no progress (progress.py).
+    progress_start_delay_s: float = Field(default=0.05, ge=0)
     # Cancel signals remembered, so that a job cancelled while queued never runs (cancels.py).
     cancel_memory_s: float = Field(default=3600.0, gt=0)
     cancel_memory_max: int = Field(default=10_000, ge=1)

@@ -137,3 +137,30 @@ async def test_a_terminal_waits_for_its_jobs_progress_and_a_dropped_job_sends_no
     await flushed
     await rb.close()  # nothing of b's left to wait for
     assert sent == [a]
+
+
+async def test_a_start_is_held_and_a_job_ending_within_it_sends_no_progress():
+    sent: list[tuple[uuid.UUID, int]] = []
+
+    async def send(entries):
+        sent.extend((e.job_id, e.progress) for e in entries)
+
+    loop = asyncio.get_running_loop()
+    hub = ProgressHub(send)
+    quick, slow, stepping = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    reporters = {
+        j: ProgressReporter(hub, entry_of(j), loop, min_interval=0.0, start_delay=0.2)
+        for j in (quick, slow, stepping)
+    }
+    for r in reporters.values():
+        r.report(0, 0, 4)
+    await asyncio.sleep(0.05)
+    assert sent == []  # every start still held
+    await reporters[quick].close()  # ends within the delay: its start never goes
+    reporters[stepping].report(23, 1, 4)  # a later step first: the start goes before it
+    await reporters[stepping].close()
+    assert sent == [(stepping, 0), (stepping, 23)]
+    await asyncio.sleep(0.25)  # the slow job's delay is over: its start goes by itself
+    await reporters[slow].close()
+    assert sent == [(stepping, 0), (stepping, 23), (slow, 0)]
+    assert reporters[quick].published == [] and reporters[slow].published == [0]
