@@ -30,6 +30,7 @@ import asyncio
 import json
 import random
 import time
+from collections import Counter
 from datetime import datetime
 
 import asyncpg
@@ -43,6 +44,8 @@ from .rabbit_cluster import RabbitCluster
 NODE_DOWN_S = 30.0
 PARTITION_S = 20.0
 GENERATORS = ("generator-0", "generator-1")  # images (and the broken model), videos
+FEEDS = {"generator-0": ("image", "tiny-image"), "generator-1": ("video", "tiny-video")}
+FEED_CHECK_S = 5.0  # how often a wait for a batch start looks whether it must feed one
 BATCH_KIND = "image"  # a batch is of one kind
 BATCH_AFTER_S = 15.0  # into the burst: among the single jobs, while faults are going on
 PROJECTORS = ("gateway-projector-0", "gateway-projector-1")  # two replicas on one queue
@@ -63,6 +66,7 @@ class Run:
         self.batch_sizes_killed: list[int] = []
         self.receiver: FlakyReceiver | None = None  # webhooks of every third job go there
         self.batches: dict[str, str] = {}  # batch id -> its user
+        self.fed: Counter[str] = Counter()  # jobs sent to give a generator's kill a batch
 
     @property
     def batch_user(self) -> str:
@@ -190,22 +194,48 @@ class Run:
 
     async def batch_started(self, name: str, within_s: float = 180) -> int:
         """Wait for ``name`` to put a new batch on the device (batch-mates preferred for the
-        first 20 s); returns its size. Killing then lands in the middle of that batch."""
+        first 20 s); returns its size. Killing then lands in the middle of that batch. When
+        the load is all in and none of the generator's jobs is left waiting (a fast machine
+        got through it before the schedule came this far), one more job of its kind is sent,
+        accepted and checked as every other: a kill always has a batch to land in."""
         log = self.system.proc(name).log_path
         offset = log.stat().st_size
-        since = time.monotonic()
+        since = checked = time.monotonic()
+        fed = 0
 
         async def started() -> int:
+            nonlocal checked, fed
             text = await asyncio.to_thread(_read_from, log, offset)
             sizes = [
                 json.loads(line).get("batch_size", 1)
                 for line in text.splitlines()
                 if '"batch started"' in line and line.startswith("{")
             ]
-            wanted = 2 if time.monotonic() - since < 20 else 1
-            return next((n for n in sizes if n >= wanted), 0)
+            wanted = 2 if time.monotonic() - since < 20 and not fed else 1
+            size = next((n for n in sizes if n >= wanted), 0)
+            if not size and time.monotonic() - checked >= FEED_CHECK_S:
+                checked = time.monotonic()
+                fed += await self._feed(name)
+            return size
 
         return await self.until(f"{name} starts a batch", started, within_s, every=0.1)
+
+    async def _feed(self, name: str) -> int:
+        """One more job for ``name`` if the load is all in and none of its jobs waits."""
+        kind, model = FEEDS[name]
+        if self.submitting:
+            return 0
+        waiting = await self.gateway_sql(
+            "SELECT count(*) AS n FROM generations"
+            f" WHERE status = 'PENDING' AND params->>'model' = '{model}'"
+        )
+        if waiting[0]["n"]:
+            return 0
+        self.fed[name] += 1
+        n = self.fed[name]
+        job = (kind, 30_000 + 1_000 * GENERATORS.index(name) + n, False)
+        await self._submit(self.users[n % len(self.users)], [job])
+        return 1
 
     # ---- faults --------------------------------------------------------------------------
 

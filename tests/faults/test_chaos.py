@@ -251,6 +251,7 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_clu
             "statuses": dict(verdict.statuses),
             "faults": dict(sorted(system.faults.items())),
             "batch_sizes_at_generator_kills": run.batch_sizes_killed,
+            "jobs_fed_for_a_generator_kill": dict(run.fed),
             "jobs_run_to_completion_by_generator": {g: len(c) for g, c in done.items()},
             "jobs_run_to_completion_twice": sum(n > 1 for n in done_total.values()),
             "jobs_run_by_the_other_models_generator": len(off_model),
@@ -276,7 +277,7 @@ async def test_nothing_is_lost_or_doubled_under_faults(make_database, rabbit_clu
         for problem in (verdict.problems + webhooks.problems + batch_hooks.problems)[:30]:
             print("[faults]", problem)
 
-        assert len(run.accepted) == IMAGES + VIDEOS + BROKEN + BATCH
+        assert len(run.accepted) == IMAGES + VIDEOS + BROKEN + BATCH + sum(run.fed.values())
         assert len(run.batches) == (1 if BATCH else 0), run.batches
         assert verdict.lost == 0 and verdict.duplicated == 0, system.report(
             f"lost={verdict.lost} duplicated={verdict.duplicated}: {verdict.problems[:10]}"

@@ -11,8 +11,9 @@ terminal event waits for its own updates to be sent (``flush``), so none overtak
 The 0 % start is held ``start_delay`` seconds (``PROGRESS_START_DELAY_S``): a job that ends
 before (an instant or turbo model's call) sends no progress at all, its terminal event says
 everything (PENDING → COMPLETED is a legal move); a later step reported first sends it at
-once, before that step's own update. Nobody could see a start that short, and it would cost a broker message, a
-projector transaction, a log row and a stream frame per job, on the job's critical path."""
+once, before that step's own update. Nobody could see a start that short, and it would cost
+a broker message, a projector transaction, a log row and a stream frame per job, on the
+job's critical path."""
 
 from __future__ import annotations
 
