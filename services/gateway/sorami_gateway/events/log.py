@@ -84,13 +84,19 @@ def notify_user(user_id: str, *, wake_scheduler: bool) -> sa.Select[Any]:
     return sa.select(*notify)
 
 
-# append_many, on a pooled connection's driver
-_USER_LOCKS = """SELECT count(pg_advisory_xact_lock(hashtextextended(u, $2)))
-FROM unnest($1::text[]) AS u"""
-_APPEND_MANY = """INSERT INTO user_events (user_id, type, job_id, data)
-SELECT u, t, j, d::jsonb
-FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[]) AS x(u, t, j, d)"""
-_NOTIFY_ALL = "SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) AS x(c, p)"
+# append_many, on a pooled connection's driver, in ONE statement: the users' locks (in the
+# order given: sorted) are an uncorrelated subquery of the INSERT's WHERE, a one-time filter
+# PostgreSQL evaluates before the INSERT makes its first row; the NOTIFYs are sent at commit
+# whatever their place in the transaction.
+_APPEND_MANY = """WITH locked AS (
+    SELECT count(pg_advisory_xact_lock(hashtextextended(l, $5))) AS n FROM unnest($6::text[]) AS l
+), appended AS (
+    INSERT INTO user_events (user_id, type, job_id, data)
+    SELECT u, t, j, d::jsonb
+    FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[]) AS x(u, t, j, d)
+    WHERE (SELECT n FROM locked) >= 0
+)
+SELECT count(pg_notify(c, p)) FROM unnest($7::text[], $8::text[]) AS y(c, p)"""
 
 
 async def append_many(
@@ -98,25 +104,27 @@ async def append_many(
     events: Sequence[tuple[str, str, uuid.UUID | None, dict[str, Any]]],
 ) -> None:
     """:func:`append` for many events, (user id, type, job id, data) in the order given, in
-    the caller's transaction on ``conn`` (a pooled connection's driver), in three statements:
-    the users' locks (sorted: two writers never wait on each other in a cycle), the rows, one
-    NOTIFY per user and the scheduler's when an event may free a slot."""
+    the caller's transaction on ``conn`` (a pooled connection's driver), in one statement (one
+    round trip): the users' locks (sorted: two writers never wait on each other in a cycle),
+    the rows, one NOTIFY per user and the scheduler's when an event may free a slot."""
     if not events:
         return
     users = sorted({user for user, _, _, _ in events})
-    await conn.fetchval(_USER_LOCKS, users, USER_LOCK_SEED)
-    await conn.execute(
+    channels, payloads = [NOTIFY_CHANNEL] * len(users), list(users)
+    if any(type not in FREES_NO_SLOT for _, type, _, _ in events):  # a slot may be free
+        channels.append(SCHEDULER_CHANNEL)
+        payloads.append("")
+    await conn.fetchval(
         _APPEND_MANY,
         [e[0] for e in events],
         [e[1] for e in events],
         [e[2] for e in events],
         [json.dumps(e[3]) for e in events],
+        USER_LOCK_SEED,
+        users,
+        channels,
+        payloads,
     )
-    channels, payloads = [NOTIFY_CHANNEL] * len(users), list(users)
-    if any(type not in FREES_NO_SLOT for _, type, _, _ in events):  # a slot may be free
-        channels.append(SCHEDULER_CHANNEL)
-        payloads.append("")
-    await conn.fetchval(_NOTIFY_ALL, channels, payloads)
 
 
 @dataclass(frozen=True)
