@@ -55,6 +55,9 @@ def settings_for(amqp_url: str, tiny_models_dir: Path, tmp_path: Path):
             "model_cache_dir": tiny_models_dir,
             "storage_local_dir": tmp_path / "media",
             "progress_min_interval_s": 0.0,
+            # every start at once: tests count a job's 0 % per attempt (test_progress.py
+            # holds it; the whole-system tests run the default)
+            "progress_start_delay_s": 0.0,
             "storage_retry_backoff_s": 0.05,
             "shutdown_grace_s": 10.0,
         }

@@ -95,7 +95,10 @@ def processor(tmp_path, pipe):
     async def publish(env):
         events.extend(progress_events(env) if env.type == "generation.progress" else [env])
 
-    settings = GeneratorSettings(storage_local_dir=tmp_path, progress_min_interval_s=0)
+    # every update at once: these tests count the events (test_progress.py holds the start)
+    settings = GeneratorSettings(
+        storage_local_dir=tmp_path, progress_min_interval_s=0, progress_start_delay_s=0
+    )
     cache = FakeCache(pipe)
     return JobProcessor(settings, publish, LocalStorage(settings), cache), events, cache
 
