@@ -137,9 +137,10 @@ async def test_every_process_reports_what_the_jobs_did(make_system) -> None:
     assert total(api, "sorami_http_request_duration_seconds_count") > 0
 
     # messaging: published by the relay, consumed by queue
-    assert total(relay, "sorami_events_published_total", event_type="generation.requested") == len(
-        jobs
-    )
+    # every job's request, but the cancelled one's when its cancel came while it still waited
+    # in the scheduler's queue (it left the queue unpublished: nothing to run)
+    published = total(relay, "sorami_events_published_total", event_type="generation.requested")
+    assert len(jobs) - outcomes["cancelled"] <= published <= len(jobs), published
     consumed = "sorami_messages_consumed_total"
     per_model = [f"generator.requests.{m}" for m in ("tiny-image", "tiny-video", GHOST_MODEL)]
     acked = sum(total(generator[1], consumed, queue=q, outcome="acked") for q in per_model)
