@@ -201,41 +201,41 @@ class Run:
         log = self.system.proc(name).log_path
         offset = log.stat().st_size
         since = checked = time.monotonic()
-        fed = 0
+        fed_before = self.fed[name]
 
         async def started() -> int:
-            nonlocal checked, fed
+            nonlocal checked
             text = await asyncio.to_thread(_read_from, log, offset)
             sizes = [
                 json.loads(line).get("batch_size", 1)
                 for line in text.splitlines()
                 if '"batch started"' in line and line.startswith("{")
             ]
+            fed = self.fed[name] > fed_before  # no batch-mates to wait for
             wanted = 2 if time.monotonic() - since < 20 and not fed else 1
             size = next((n for n in sizes if n >= wanted), 0)
             if not size and time.monotonic() - checked >= FEED_CHECK_S:
                 checked = time.monotonic()
-                fed += await self._feed(name)
+                await self._feed(name)
             return size
 
         return await self.until(f"{name} starts a batch", started, within_s, every=0.1)
 
-    async def _feed(self, name: str) -> int:
+    async def _feed(self, name: str) -> None:
         """One more job for ``name`` if the load is all in and none of its jobs waits."""
         kind, model = FEEDS[name]
         if self.submitting:
-            return 0
+            return
         waiting = await self.gateway_sql(
             "SELECT count(*) AS n FROM generations"
             f" WHERE status = 'PENDING' AND params->>'model' = '{model}'"
         )
         if waiting[0]["n"]:
-            return 0
+            return
         self.fed[name] += 1
         n = self.fed[name]
         job = (kind, 30_000 + 1_000 * GENERATORS.index(name) + n, False)
         await self._submit(self.users[n % len(self.users)], [job])
-        return 1
 
     # ---- faults --------------------------------------------------------------------------
 

@@ -200,10 +200,10 @@ class ProgressReporter:
             self._hand_over(entry)
 
     def _release_start(self) -> None:
-        if (start := self._drop_held()) is not None:
-            self._hand_over(start)
+        self._hand_over(self._drop_held())
 
     def _hand_over(self, entry: ProgressEntry | None) -> None:
+        """To the hub (a start dropped meanwhile is None: nothing)."""
         if entry is not None:
             self._last = self._hub.add(entry)
             self.published.append(entry.progress)
