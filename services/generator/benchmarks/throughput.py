@@ -137,13 +137,18 @@ def sync() -> None:
 def plain_call(loaded: Any, env: Any, batch: int) -> None:
     p = env.data.params
     extra = {"num_frames": p.num_frames} if p.num_frames else {}
-    count = "num_videos_per_prompt" if p.num_frames else "num_images_per_prompt"
+    # ``batch`` prompts, not ``num_videos_per_prompt``: AnimateDiffPipeline sets that to 1
+    # whatever it is given (diffusers 0.42), so "batch 4" was one video; the generator's
+    # batches are a prompt per output too (runner.py)
     with torch.inference_mode():
-        loaded.pipe(
-            p.prompt, width=p.width, height=p.height, num_inference_steps=p.num_inference_steps,
-            guidance_scale=p.guidance_scale, output_type="np", **{count: batch}, **extra,
-            generator=torch.Generator(loaded.placement.device).manual_seed(0),
+        out = loaded.pipe(
+            [p.prompt] * batch, width=p.width, height=p.height, output_type="np",
+            num_inference_steps=p.num_inference_steps, guidance_scale=p.guidance_scale,
+            generator=torch.Generator(loaded.placement.device).manual_seed(0), **extra,
         )  # fmt: skip
+    made = len(out.frames if p.num_frames else out.images)
+    if made != batch:
+        raise RuntimeError(f"plain pipe() made {made} outputs for a batch of {batch}")
     sync()
 
 
@@ -262,10 +267,25 @@ async def main_async(a: argparse.Namespace) -> int:
     return 0
 
 
+def without_ffmpeg() -> bool:
+    """Where imageio-ffmpeg is missing (a GPU box carrying only the wheels it must), videos'
+    MP4 encode becomes a raw frame dump so the run goes on; the output says so."""
+    try:
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError:
+        from sorami_generator import outputs
+
+        outputs.encode_mp4 = lambda frames, fps: frames.tobytes()
+        return True
+    return False
+
+
 def main() -> int:
     from sorami_shared.logging import configure_logging
 
     a = parse()
+    if without_ffmpeg():
+        print("no imageio-ffmpeg here: video jobs skip the MP4 encode (a raw frame dump)")
     if not a.smoke and not torch.cuda.is_available():
         print("no CUDA device: run with --smoke for the CPU check", file=sys.stderr)
         return 2
