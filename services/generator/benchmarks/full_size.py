@@ -87,6 +87,22 @@ FAMILY_MODELS = {"sdxl": "sdxl-random", "flux-schnell": "flux-schnell-random",
                  "wan-1.3b": "wan-1.3b-random"}  # fmt: skip
 
 
+def _save_full_size(build: Any, path: Path) -> None:
+    """A full-size build initialises its billions of random weights on the GPU where there is
+    one (seconds, not minutes on the CPU) and is saved in bf16 there (half the disk; the
+    benchmark runs bf16); timing depends only on the shapes."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    with torch.device(device):
+        pipe = build()
+    if device == "cuda":
+        pipe = pipe.to(dtype=torch.bfloat16)
+    pipe.save_pretrained(path)
+    del pipe
+    torch.cuda.empty_cache()  # the build's weights are no longer held (a no-op on CPU)
+
+
 def ensure_saved(name: str, root: Path, *, tiny: bool = False) -> Path:
     """The model's directory under ``root``, building and saving it first if needed."""
     target = Path(root) / (f"{name}-tiny" if tiny else name)
@@ -96,23 +112,8 @@ def ensure_saved(name: str, root: Path, *, tiny: bool = False) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     build = BUILDERS[name][0]
     if tiny:
-        pipe = build(tiny=True)
+        build(tiny=True).save_pretrained(tmp)
     else:
-        import torch
-
-        # A full-size build initialises its billions of random weights on the GPU where there
-        # is one (seconds, not minutes on the CPU) and is saved in bf16 (half the disk; the
-        # benchmark runs bf16); timing depends only on the shapes.
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        with torch.device(device):
-            pipe = build()
-        if device == "cuda":
-            pipe = pipe.to(dtype=torch.bfloat16)
-    pipe.save_pretrained(tmp)
-    del pipe
-    if not tiny:
-        import torch
-
-        torch.cuda.empty_cache()  # the build's weights are no longer held (a no-op on CPU)
+        _save_full_size(build, tmp)
     tmp.rename(target)
     return target
