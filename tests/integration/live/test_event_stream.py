@@ -169,3 +169,63 @@ async def test_a_last_event_id_from_the_future_resyncs_and_streams_from_now(sett
             await late.wait_for(lambda r: r.for_job(job), timeout=10)
             assert [f.event for f in late.for_job(job)] == ["generation.status"]
             assert all(f.id > ready for f in late.events)
+
+
+async def test_batch_events_ride_their_notify_and_equal_a_replay(
+    make_settings, sessions, engine, monkeypatch
+) -> None:
+    """The projector's batches send their events in the NOTIFY (events/log.append_many): the
+    stream sends them without reading the log (only its first read, and a notification too big
+    to carry them, read it), and its frames are exactly what a replay from the log gives."""
+    from sorami_gateway.events import stream as stream_module
+
+    reads: list[int] = []
+    real = stream_module.events_after
+
+    async def counted(conn, user_id, last_id, limit):
+        reads.append(last_id)
+        return await real(conn, user_id, last_id, limit)
+
+    monkeypatch.setattr(stream_module, "events_after", counted)
+    settings = make_settings(
+        events_poll_interval_s=60,
+        events_heartbeat_s=60,
+        max_unfinished_jobs=0,
+        rate_limit_generations=0,
+    )
+    projector = Projector(sessions, engine=engine)
+    async with serving(settings) as url:
+        token = make_token("carol")
+        async with sse_stream(url, token=token) as live:
+            start = next(f for f in live.frames if f.event == "ready").data["last_event_id"]
+            jobs = [uuid.UUID(await _generate(url, "carol")) for _ in range(3)]
+            await live.wait_for(lambda r: len(r.events) == 3)  # PENDING each (creates: reads)
+            reads.clear()
+            for value in (0, 30, 60):
+                await projector.handle_batch(
+                    _items([progress(j, value, user="carol") for j in jobs])
+                )
+            await projector.handle_batch(_items([completed(j, user="carol") for j in jobs]))
+            await live.wait_for(lambda r: len(r.events) == 3 + 3 + 9 + 3)
+            assert reads == []  # every one of those came in its NOTIFY
+            # 40 events of one user in one transaction: too big for a NOTIFY, so it is read
+            many = [uuid.UUID(await _generate(url, "carol")) for _ in range(40)]
+            await live.wait_for(lambda r: len(r.events) == 18 + 40)
+            reads.clear()
+            await projector.handle_batch(_items([progress(j, 50, user="carol") for j in many]))
+            await live.wait_for(lambda r: len(r.events) == 58 + 80)  # a status and a progress each
+            assert len(reads) == 1
+        async with sse_stream(url, token=token, last_event_id=start) as replay:
+            await replay.wait_for(lambda r: len(r.events) == len(live.events))
+    assert [(f.id, f.event, f.data) for f in live.events] == [
+        (f.id, f.event, f.data) for f in replay.events
+    ]
+    ids = [f.id for f in live.events]
+    assert ids == sorted(set(ids))
+
+
+def _items(events):
+    from sorami_shared.messaging import Delivery, Item
+
+    first = Delivery(attempt=1, max_attempts=6, redelivered=False)
+    return [Item(e, first, None) for e in events]

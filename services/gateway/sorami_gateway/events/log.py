@@ -22,7 +22,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -84,19 +84,49 @@ def notify_user(user_id: str, *, wake_scheduler: bool) -> sa.Select[Any]:
     return sa.select(*notify)
 
 
+# A NOTIFY's payload on NOTIFY_CHANNEL: a user id alone (read the user's log), or, from
+# append_many, the user id, a newline and the events that transaction appended for the user,
+# as JSON: [[id, type, data, created_at], ...] in id order. User ids are printable (no
+# newline: sorami_shared.dev_tokens.valid_user_id). PostgreSQL refuses a payload of 8,000
+# bytes or more: a bigger one goes as the user id alone.
+PAYLOAD_MAX = 7900
+
+
+def split_payload(payload: str) -> tuple[str, str | None]:
+    """(user id, the events' JSON or None) of a NOTIFY payload (see above)."""
+    user, _, body = payload.partition("\n")
+    return user, body or None
+
+
+def payload_events(body: str) -> list[LoggedEvent]:
+    """The events a NOTIFY payload carries, as the stream's read returns them."""
+    return [
+        LoggedEvent(id, type, data, datetime.fromisoformat(at).astimezone(UTC))
+        for id, type, data, at in json.loads(body)
+    ]
+
+
 # append_many, on a pooled connection's driver, in ONE statement: the users' locks (in the
 # order given: sorted) are an uncorrelated subquery of the INSERT's WHERE, a one-time filter
 # PostgreSQL evaluates before the INSERT makes its first row; the NOTIFYs are sent at commit
-# whatever their place in the transaction.
-_APPEND_MANY = """WITH locked AS (
+# whatever their place in the transaction. Each user's NOTIFY carries the events it appended
+# (see ``notification_payload``), so the user's streams need not read them back.
+_APPEND_MANY = f"""WITH locked AS (
     SELECT count(pg_advisory_xact_lock(hashtextextended(l, $5))) AS n FROM unnest($6::text[]) AS l
 ), appended AS (
     INSERT INTO user_events (user_id, type, job_id, data)
     SELECT u, t, j, d::jsonb
     FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[]) AS x(u, t, j, d)
     WHERE (SELECT n FROM locked) >= 0
+    RETURNING id, user_id, type, data, created_at
+), payloads AS (
+    SELECT user_id AS u,
+        json_agg(json_build_array(id, type, data, created_at) ORDER BY id)::text AS e
+    FROM appended GROUP BY user_id
 )
-SELECT count(pg_notify(c, p)) FROM unnest($7::text[], $8::text[]) AS y(c, p)"""
+SELECT (SELECT count(pg_notify($7, CASE WHEN octet_length(u) + octet_length(e) < {PAYLOAD_MAX}
+        THEN u || E'\\n' || e ELSE u END)) FROM payloads)
+    + (SELECT count(pg_notify($8, '')) WHERE $9::bool)"""
 
 
 async def append_many(
@@ -106,14 +136,11 @@ async def append_many(
     """:func:`append` for many events, (user id, type, job id, data) in the order given, in
     the caller's transaction on ``conn`` (a pooled connection's driver), in one statement (one
     round trip): the users' locks (sorted: two writers never wait on each other in a cycle),
-    the rows, one NOTIFY per user and the scheduler's when an event may free a slot."""
+    the rows, one NOTIFY per user carrying its events, and the scheduler's when an event may
+    free a slot."""
     if not events:
         return
     users = sorted({user for user, _, _, _ in events})
-    channels, payloads = [NOTIFY_CHANNEL] * len(users), list(users)
-    if any(type not in FREES_NO_SLOT for _, type, _, _ in events):  # a slot may be free
-        channels.append(SCHEDULER_CHANNEL)
-        payloads.append("")
     await conn.fetchval(
         _APPEND_MANY,
         [e[0] for e in events],
@@ -122,8 +149,9 @@ async def append_many(
         [json.dumps(e[3]) for e in events],
         USER_LOCK_SEED,
         users,
-        channels,
-        payloads,
+        NOTIFY_CHANNEL,
+        SCHEDULER_CHANNEL,
+        any(type not in FREES_NO_SLOT for _, type, _, _ in events),  # a slot may be free
     )
 
 

@@ -16,6 +16,7 @@ from ..infra.db import driver_connection
 from ..settings import GatewaySettings
 from . import log as user_events
 from .hub import EventHub
+from .log import LoggedEvent
 from .slots import Slot
 from .stream_sql import events_after
 
@@ -62,15 +63,24 @@ async def stream_events(
             yield _frame(None, "resync", {"reason": resync})
         yield _frame(None, "ready", {"last_event_id": cursor})
         last_write = loop.time()
-        with hub.subscription(user_id) as wake, hub.preview_feed(user_id) as previews:
+        with hub.log_feed(user_id) as feed, hub.preview_feed(user_id) as previews:
             while not hub.closing.is_set() and loop.time() - opened < s.events_max_stream_s:
-                wake.clear()  # before the query: a NOTIFY during it is not lost
-                try:
-                    async with driver_connection(engine) as conn:
-                        batch = await events_after(conn, user_id, cursor, s.events_batch_size)
-                except (OSError, OperationalError, InterfaceError, DBAPIError) as exc:
-                    log.warning("event stream ends: database unavailable", error=repr(exc))
-                    return  # the client reconnects with Last-Event-ID
+                feed.wake.clear()
+                batch: list[LoggedEvent] = []
+                if feed.stale:  # read the log (hub.LogFeed); a NOTIFY during it is not lost
+                    feed.stale = False
+                    try:
+                        async with driver_connection(engine) as conn:
+                            batch = await events_after(conn, user_id, cursor, s.events_batch_size)
+                    except (OSError, OperationalError, InterfaceError, DBAPIError) as exc:
+                        log.warning("event stream ends: database unavailable", error=repr(exc))
+                        return  # the client reconnects with Last-Event-ID
+                    if len(batch) >= s.events_batch_size:
+                        feed.stale = True  # more to read first: the notifications wait
+                if not feed.stale:  # what notifications carried, in commit order, past the read
+                    while feed.pending:
+                        last = batch[-1].id if batch else cursor
+                        batch += [e for e in feed.pending.popleft() if e.id > last]
                 for item in batch:
                     data = {**item.data, "logged_at": item.created_at.isoformat()}
                     yield _frame(item.id, item.type, data)
@@ -82,7 +92,7 @@ async def stream_events(
                     wrote = True
                 if wrote:
                     last_write = loop.time()
-                if len(batch) >= s.events_batch_size:
+                if feed.stale:
                     continue
                 now = loop.time()
                 wait_s = min(
@@ -92,7 +102,9 @@ async def stream_events(
                 )
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait_s):
-                        await wake.wait()
+                        await feed.wake.wait()
+                if not feed.wake.is_set():
+                    feed.stale = True  # the poll: a lost notification costs latency only
                 if loop.time() - last_write >= s.events_heartbeat_s:
                     yield ": heartbeat\n\n"
                     last_write = loop.time()
