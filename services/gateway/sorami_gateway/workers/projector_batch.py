@@ -3,7 +3,8 @@ driver (asyncpg, pre-built statements, no ORM), a handful of round trips per bat
 its size. The effect is the one-event-at-a-time path's (:mod:`.projector`), event by event:
 
 1. the batch's generations, locked in id order (two replicas never deadlock);
-2. ``processed_events`` for the batch in one statement: a redelivered event is dropped there;
+2. ``processed_events`` for the batch in one statement: a redelivered event is dropped there
+   (progress is not recorded: applying one twice changes nothing);
 3. each job's new events folded over its row (generations/batch_fold.py: the state rules of
    generations/transitions.py, superseded progress of the batch left out of the user's log);
 4. one UPDATE for every changed generation, one INSERT for the files, the notifications, the
@@ -40,13 +41,21 @@ from ..generations import metrics
 from ..generations.batch_fold import Folded, Row, fold
 from ..notifications.projection import event_data, row_of
 from ..webhooks import outbox as webhook_outbox
-from ..webhooks.tables import REQUEST_TARGET
 
 JOB_EVENTS = (GenerationProgress, GenerationCompleted, GenerationFailed)
 
+# The webhook targets of each job come with its row (no round trip of their own): the job's
+# own (the request's webhook) and its user's endpoints, as JSON, or NULL when there are none.
 LOCK = """SELECT id, user_id, kind, status, progress, error, error_code,
-    started_at IS NOT NULL AS started, created_at, now() AS now
-FROM generations WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"""
+    started_at IS NOT NULL AS started, created_at, now() AS now,
+    (SELECT json_agg(t) FROM (
+        SELECT 'request' AS target, NULL::uuid AS endpoint_id, w.url, w.events
+        FROM generation_webhooks w WHERE w.generation_id = g.id
+        UNION ALL
+        SELECT e.id::text, e.id, e.url, e.events FROM webhook_endpoints e
+        WHERE e.user_id = g.user_id AND e.deleted_at IS NULL AND e.disabled_at IS NULL
+    ) t) AS hooks
+FROM generations g WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE OF g"""
 
 PROCESSED = """INSERT INTO processed_events (consumer, event_id, event_type)
 SELECT $1, e, t FROM unnest($2::uuid[], $3::text[]) AS u(e, t)
@@ -74,14 +83,6 @@ NOTIFICATIONS = """INSERT INTO notifications (id, user_id, job_id, kind, type, t
 SELECT id, user_id, job_id, kind, type, title, message, data, created_at
 FROM jsonb_populate_recordset(NULL::notifications, $1::jsonb)
 ON CONFLICT (id) DO NOTHING RETURNING id"""
-
-WEBHOOK_TARGETS = """SELECT 'request' AS target, NULL::uuid AS endpoint_id, w.url,
-    w.generation_id AS job_id, NULL::text AS user_id, w.events
-FROM generation_webhooks w WHERE w.generation_id = ANY($1::uuid[])
-UNION ALL
-SELECT e.id::text, e.id, e.url, NULL::uuid, e.user_id, e.events
-FROM webhook_endpoints e WHERE e.user_id = ANY($2::text[])
-    AND e.deleted_at IS NULL AND e.disabled_at IS NULL"""
 
 
 class Outcome:
@@ -129,7 +130,7 @@ async def apply_batch(conn: asyncpg.Connection, consumer: str, items: list[Item]
             by_job[env.data.job_id].append(item)
         else:
             out.deferred.append(item)
-    rows = {}
+    rows: dict[uuid.UUID, asyncpg.Record] = {}
     if by_job:
         for r in await conn.fetch(LOCK, list(by_job)):
             rows[r["id"]] = r
@@ -144,15 +145,20 @@ async def apply_batch(conn: asyncpg.Connection, consumer: str, items: list[Item]
     candidates = [i for its in fast.values() for i in its] + other
     if not candidates:
         return out
-    new = {
-        r["event_id"]
-        for r in await conn.fetch(
-            PROCESSED,
-            consumer,
-            [i.envelope.id for i in candidates],
-            [i.envelope.type for i in candidates],
+    # Progress is not recorded as processed: applying one twice changes nothing (it only
+    # rises, and an unchanged percent writes no event), so a batch of progress alone costs
+    # no processed_events write at all.
+    once, new = [], set()
+    for i in candidates:
+        if isinstance(i.envelope.data, GenerationProgress):
+            new.add(i.envelope.id)
+        else:
+            once.append(i)
+    if once:
+        recorded = await conn.fetch(
+            PROCESSED, consumer, [i.envelope.id for i in once], [i.envelope.type for i in once]
         )
-    }
+        new |= {r["event_id"] for r in recorded}
     out.applied = len(candidates)
     position = {id(item): pos for pos, item in enumerate(items)}
     log: list[tuple[int, str, uuid.UUID, str, dict[str, Any]]] = []  # pos, user, job, type, data
@@ -169,7 +175,7 @@ async def apply_batch(conn: asyncpg.Connection, consumer: str, items: list[Item]
         log += [(pos, row.user_id, job_id, t, d) for pos, t, d in folded.events]
     await _write_generations(conn, out.folded)
     log += await _notifications(conn, [i for i in other if i.envelope.id in new], position)
-    await _webhooks(conn, out.folded)
+    await _webhooks(conn, out.folded, rows)
     await _append(conn, sorted(log, key=lambda e: e[0]))
     return out
 
@@ -225,40 +231,36 @@ async def _notifications(
     ]
 
 
-async def _webhooks(conn: asyncpg.Connection, folded: list[Folded]) -> None:
-    """The deliveries the batch's events call for (webhooks/outbox.py's rules)."""
-    wanted = [
-        (f.row, data, event)
-        for f in folded
-        for _, type, data in f.events
-        if (event := webhook_outbox._event_of(type, data["status"])) is not None
-    ]
-    if not wanted:
-        return
-    jobs = list({row.id for row, _, _ in wanted})
-    users = list({row.user_id for row, _, _ in wanted})
-    targets = await conn.fetch(WEBHOOK_TARGETS, jobs, users)
-    if not targets:
-        return
+async def _webhooks(
+    conn: asyncpg.Connection, folded: list[Folded], rows: dict[uuid.UUID, asyncpg.Record]
+) -> None:
+    """The deliveries the batch's events call for (webhooks/outbox.py's rules), to the targets
+    read with the rows (``LOCK``)."""
     deliveries = []
-    for row, data, event in wanted:
-        step = None
-        if event == webhook_outbox.WebhookEvent.progress:
-            step = data["step"] if data.get("step") is not None else data.get("progress")
-        message = webhook_outbox.webhook_id(row.id, event.value, step)
-        for t in targets:
-            mine = (
-                t["job_id"] == row.id
-                if t["target"] == REQUEST_TARGET
-                else t["user_id"] == row.user_id
-            )
-            if mine and event.value in t["events"]:
-                deliveries.append({
-                    "webhook_id": message, "target": t["target"], "endpoint_id": t["endpoint_id"],
-                    "user_id": row.user_id, "job_id": row.id, "kind": row.kind,
-                    "event": event.value, "url": t["url"], "snapshot": data, "status": "pending",
-                })  # fmt: skip
-    await webhook_outbox.queue_deliveries(conn, deliveries)
+    for f in folded:
+        row, hooks = f.row, rows[f.row.id]["hooks"]
+        if not hooks:
+            continue
+        targets = json.loads(hooks) if isinstance(hooks, str) else hooks
+        for _, type, data in f.events:
+            event = webhook_outbox._event_of(type, data["status"])
+            if event is None:
+                continue
+            step = None
+            if event == webhook_outbox.WebhookEvent.progress:
+                step = data["step"] if data.get("step") is not None else data.get("progress")
+            message = webhook_outbox.webhook_id(row.id, event.value, step)
+            for t in targets:
+                if event.value in t["events"]:
+                    deliveries.append({
+                        "webhook_id": message, "target": t["target"],
+                        "endpoint_id": t["endpoint_id"],
+                        "user_id": row.user_id, "job_id": row.id, "kind": row.kind,
+                        "event": event.value, "url": t["url"], "snapshot": data,
+                        "status": "pending",
+                    })  # fmt: skip
+    if deliveries:
+        await webhook_outbox.queue_deliveries(conn, deliveries)
 
 
 async def _append(
