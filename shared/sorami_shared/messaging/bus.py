@@ -19,7 +19,7 @@ from aio_pika.abc import (
 )
 
 from .. import metrics_server
-from ..events import Envelope, UnparseableEvent, parse_event
+from ..events import Envelope, UnparseableEvent, parse_event, prepare_envelopes
 from ..logging import get_logger
 from ..retrying import retry_until_up
 from ..topology import QueueSpec, StreamSpec, declare_queue, declare_stream, declare_topology
@@ -84,6 +84,7 @@ class EventBus:
             log=log,
             unreachable="broker unreachable or not ready, retrying",
         )
+        prepare_envelopes()  # not on the first message's path
 
     async def publish(self, envelope: Envelope[Any], *, timeout: float | None = None) -> None:
         if self._exchange is None:

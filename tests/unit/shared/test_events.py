@@ -162,3 +162,13 @@ def test_a_progress_of_several_jobs_reads_as_one_version_one_event_per_job():
     empty["data"]["jobs"] = []
     with pytest.raises(UnparseableEvent, match="jobs"):
         parse_event(json.dumps(empty))
+
+
+def test_prepare_envelopes_builds_every_events_envelope_once() -> None:
+    from sorami_shared import events
+
+    events.prepare_envelopes()
+    built = dict(events._ENVELOPES)
+    assert set(built) == set(events.EVENT_MODELS.values())
+    events.prepare_envelopes()
+    assert all(events._ENVELOPES[m] is built[m] for m in built)  # kept, not rebuilt
