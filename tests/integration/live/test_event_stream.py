@@ -174,9 +174,10 @@ async def test_a_last_event_id_from_the_future_resyncs_and_streams_from_now(sett
 async def test_batch_events_ride_their_notify_and_equal_a_replay(
     make_settings, sessions, engine, monkeypatch
 ) -> None:
-    """The projector's batches send their events in the NOTIFY (events/log.append_many): the
-    stream sends them without reading the log (only its first read, and a notification too big
-    to carry them, read it), and its frames are exactly what a replay from the log gives."""
+    """Creates and the projector's batches send their events in the NOTIFY (migration 0013,
+    events/log.append_many): the stream sends them without reading the log (only its first
+    read, and a notification too big to carry them, read it), and its frames are exactly what
+    a replay from the log gives."""
     from sorami_gateway.events import stream as stream_module
 
     reads: list[int] = []
@@ -198,9 +199,10 @@ async def test_batch_events_ride_their_notify_and_equal_a_replay(
         token = make_token("carol")
         async with sse_stream(url, token=token) as live:
             start = next(f for f in live.frames if f.event == "ready").data["last_event_id"]
-            jobs = [uuid.UUID(await _generate(url, "carol")) for _ in range(3)]
-            await live.wait_for(lambda r: len(r.events) == 3)  # PENDING each (creates: reads)
+            await live.wait_for(lambda _: reads == [start])  # its first read
             reads.clear()
+            jobs = [uuid.UUID(await _generate(url, "carol")) for _ in range(3)]
+            await live.wait_for(lambda r: len(r.events) == 3)  # PENDING each (the create's)
             for value in (0, 30, 60):
                 await projector.handle_batch(
                     _items([progress(j, value, user="carol") for j in jobs])
@@ -211,7 +213,7 @@ async def test_batch_events_ride_their_notify_and_equal_a_replay(
             # 40 events of one user in one transaction: too big for a NOTIFY, so it is read
             many = [uuid.UUID(await _generate(url, "carol")) for _ in range(40)]
             await live.wait_for(lambda r: len(r.events) == 18 + 40)
-            reads.clear()
+            assert reads == []
             await projector.handle_batch(_items([progress(j, 50, user="carol") for j in many]))
             await live.wait_for(lambda r: len(r.events) == 58 + 80)  # a status and a progress each
             assert len(reads) == 1
