@@ -13,7 +13,9 @@ LAST statement of their transaction (after their row locks), so the lock order i
 rows → user lock and cannot deadlock.
 
 Wake-up: ``pg_notify(channel, user_id)``, transactional like the row, wakes the streams of that
-user on every gateway replica (:mod:`sorami_gateway.events.hub`); streams also poll.
+user on every gateway replica (:mod:`sorami_gateway.events.hub`); streams also poll. The
+NOTIFYs of :func:`append_many` and of the create (migration 0013) carry the events they
+wake for (``PAYLOAD_MAX``), so a stream sends them without reading the log.
 """
 
 from __future__ import annotations
