@@ -23,4 +23,11 @@ async def test_bench_system_smoke(tiny_model_cache: Path) -> None:
     cpu = result["cpu"]
     assert cpu["gateway-projector"] > 0 and cpu["rabbitmq (beam.smp)"] > 0
     assert cpu["postgresql backends"] > 0
+    assert bench_system.CLIENT in cpu  # apart: not counted as the system's
+    report = bench_system.report(result)
+    outside = float(report.split("everything but the generator")[1].split()[0])
+    counted = sum(
+        v for k, v in cpu.items() if not k.startswith("generator") and k != bench_system.CLIENT
+    )
+    assert outside == pytest.approx(counted * 1000 / result["jobs"], abs=0.01)
     assert result["jobs_s"] > 0 and len(result["lone"]) == bench_system.LONE_JOBS_SMOKE

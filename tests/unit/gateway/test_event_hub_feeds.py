@@ -45,6 +45,9 @@ def test_feeds_get_their_users_events_in_order_and_read_the_log_when_they_must()
         hub._on_notify(None)  # the listener (re)connected: anything may have been missed
         assert ann.stale and ann2.stale and bo.stale
         hub._on_notify(_payload("nobody", 1))  # no stream of that user here: nothing
+        ann.stale = False
+        hub._on_notify("ann\n[[1, 2")  # unreadable: read the log rather than lose anything
+        assert ann.stale and ann.wake.is_set()
     assert hub.streams == 0
 
 

@@ -147,7 +147,12 @@ class EventHub:
         feeds = self._waiters.get(user_id)
         if not feeds:
             return
-        events = payload_events(body) if body is not None else None
+        events = None
+        if body is not None:
+            try:
+                events = payload_events(body)
+            except (ValueError, TypeError) as exc:  # not what events/log.py sends: read the log
+                log.warning("unreadable event notification; streams read the log", error=repr(exc))
         for feed in feeds:
             if events is None:
                 feed.mark_stale()
