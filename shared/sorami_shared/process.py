@@ -1,4 +1,9 @@
-"""How a long-running service process ends after a clean stop.
+"""How a long-running service process runs its event loop, and ends after a clean stop.
+
+:func:`run` runs a service's main coroutine on uvloop where it is installed (Linux and macOS:
+a dependency of ``sorami-shared``), else on asyncio's own loop; ``SORAMI_EVENT_LOOP=asyncio``
+asks for asyncio's anyway. uvloop's transports and its loop cost less CPU per message and per
+round trip, which is most of what the event path's workers do (docs/scaling.md).
 
 Once a service has stopped its work (messages settled, connections closed) and logged that,
 nothing is left for the interpreter's own teardown to do but collect torch's, SQLAlchemy's and
@@ -9,10 +14,26 @@ well under a second after the last log line.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
-from typing import NoReturn
+from collections.abc import Coroutine
+from typing import Any, NoReturn, TypeVar
+
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)``, on uvloop when it can be imported (see the module doc)."""
+    try:
+        if os.environ.get("SORAMI_EVENT_LOOP", "uvloop") == "asyncio":
+            raise ImportError("SORAMI_EVENT_LOOP=asyncio")
+        import uvloop
+    except ImportError:  # e.g. a machine that lacks it: asyncio's own loop works the same
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def exit_now(code: int = 0) -> NoReturn:

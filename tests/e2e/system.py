@@ -110,6 +110,8 @@ class System:
 
     def _env(self, prefix: str, values: dict[str, str]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SORAMI_")}
+        if "SORAMI_EVENT_LOOP" in os.environ:  # every process's (sorami_shared.process.run)
+            env["SORAMI_EVENT_LOOP"] = os.environ["SORAMI_EVENT_LOOP"]
         env["PYTHONUNBUFFERED"] = "1"
         env.update({f"{prefix}{k}": v for k, v in values.items()})
         return env

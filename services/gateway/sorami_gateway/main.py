@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from sorami_shared.logging import configure_logging, get_logger
 from sorami_shared.messaging import EventBus
 from sorami_shared.metrics_server import port_option, serve_metrics
-from sorami_shared.process import exit_now
+from sorami_shared.process import exit_now, run
 
 from .settings import GatewaySettings
 
@@ -29,7 +29,7 @@ def _run_until_signalled(body: Callable[[asyncio.Event], Awaitable[None]]) -> No
             loop.add_signal_handler(sig, stop.set)
         await body(stop)
 
-    asyncio.run(runner())
+    run(runner())
 
 
 async def run_relay(settings: GatewaySettings, stop: asyncio.Event) -> None:

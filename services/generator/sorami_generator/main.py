@@ -9,7 +9,7 @@ import sys
 
 from sorami_shared.logging import configure_logging, get_logger
 from sorami_shared.metrics_server import port_option, serve_metrics
-from sorami_shared.process import exit_now
+from sorami_shared.process import exit_now, run
 
 from .settings import GeneratorSettings
 
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     port = args.metrics_port or settings.metrics_port
     serve_metrics(port, host=settings.metrics_host, process="generator")
-    exit_now(asyncio.run(_run(settings)))  # after a clean stop, skip torch's teardown (seconds)
+    exit_now(run(_run(settings)))  # after a clean stop, skip torch's teardown (seconds)
 
 
 async def _run(settings: GeneratorSettings) -> int:

@@ -9,7 +9,7 @@ import sys
 
 from sorami_shared.logging import configure_logging, get_logger
 from sorami_shared.metrics_server import port_option, serve_metrics
-from sorami_shared.process import exit_now
+from sorami_shared.process import exit_now, run
 
 from .settings import NotifierSettings
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     port = args.metrics_port or settings.metrics_port
     serve_metrics(port, host=settings.metrics_host, process="notifier")
     try:
-        asyncio.run(_run(settings))
+        run(_run(settings))
     except KeyboardInterrupt:
         pass
     exit_now(0)  # stopped cleanly and logged it: skip the interpreter's teardown
