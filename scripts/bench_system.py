@@ -183,6 +183,7 @@ async def run_case(case: Case, node: PrivateRabbitNode, base: Path, models: Path
             lone = await lone_jobs(system, case, readers[users[0]], users[0])
         events = sum(len(r.events) for r in readers.values())
         by_type = Counter(f.event for r in readers.values() for f in r.events)
+        previews = sum(f.event == "preview" for r in readers.values() for f in r.frames)
     finally:
         await system.stop()
         await backends.close()
@@ -203,6 +204,7 @@ async def run_case(case: Case, node: PrivateRabbitNode, base: Path, models: Path
         "lone": lone,
         "events": events,
         "by_type": by_type,
+        "previews": previews,
     }
 
 
@@ -253,7 +255,10 @@ def report(result: dict) -> str:
         f"{name.removeprefix('generation.')} {n / jobs:.2f}"
         for name, n in sorted(result["by_type"].items(), key=lambda kv: -kv[1])
     )
-    lines.append(f"  stream events/job by type: {per_job}")
+    lines.append(
+        f"  stream events/job by type: {per_job}; live previews/job (no id): "
+        f"{result['previews'] / jobs:.2f}"
+    )
     problems = result["problems"]
     lines.append(f"  streams: {'complete, no duplicate' if not problems else problems[:5]}")
     return "\n".join(lines)
