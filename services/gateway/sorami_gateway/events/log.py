@@ -112,7 +112,7 @@ def payload_events(body: str) -> list[LoggedEvent]:
 # order given: sorted) are an uncorrelated subquery of the INSERT's WHERE, a one-time filter
 # PostgreSQL evaluates before the INSERT makes its first row; the NOTIFYs are sent at commit
 # whatever their place in the transaction. Each user's NOTIFY carries the events it appended
-# (see ``notification_payload``), so the user's streams need not read them back.
+# (PAYLOAD_MAX, split_payload), so the user's streams need not read them back.
 _APPEND_MANY = f"""WITH locked AS (
     SELECT count(pg_advisory_xact_lock(hashtextextended(l, $5))) AS n FROM unnest($6::text[]) AS l
 ), appended AS (
