@@ -5,6 +5,7 @@ proxy in front of the machine's broker, so one can be taken down alone)."""
 import asyncio
 import uuid
 
+import aio_pika
 import pytest
 from sorami_shared.events import GenerationProgress, Kind, new_event
 from sorami_shared.messaging import EventBus
@@ -111,3 +112,36 @@ async def test_a_connect_cancelled_midway_leaves_no_reconnect_task_behind():
             writer.close()
         silent.close()
         await silent.wait_closed()
+
+
+async def test_a_handshake_cut_at_its_first_frame_moves_to_the_next_node(amqp_url, monkeypatch):
+    """aiormq ends a handshake whose socket is already at its end in ``StopAsyncIteration``
+    (the fault run under uvloop met it, a proxy cutting connections): that node failed, the
+    next one is tried, and with none left the caller gets an AMQP error it retries, never
+    ``StopAsyncIteration``."""
+    import aiormq.connection
+
+    real = aiormq.connection.FrameReceiver.get_frame
+    cut = {"left": 1}
+
+    async def get_frame(self):
+        if cut["left"] > 0:  # what aiormq does when reader.at_eof(): the node's first frame
+            cut["left"] -= 1
+            raise StopAsyncIteration
+        return await real(self)
+
+    monkeypatch.setattr(aiormq.connection.FrameReceiver, "get_frame", get_frame)
+    listed = BrokerNodes(f"{amqp_url},{amqp_url}")
+    connection = await connect_failover(listed, timeout=5)
+    try:
+        assert not connection.is_closed and cut["left"] == 0
+    finally:
+        await connection.close()
+    cut["left"] = 2
+    with pytest.raises(aio_pika.exceptions.AMQPConnectionError, match="during the handshake"):
+        await connect_failover(BrokerNodes(f"{amqp_url},{amqp_url}"), timeout=5)
+    cut["left"] = 1
+    await probe(BrokerNodes(f"{amqp_url},{amqp_url}"))  # the second node answers
+    cut["left"] = 1
+    with pytest.raises(aio_pika.exceptions.AMQPConnectionError, match="during the handshake"):
+        await probe(amqp_url)
