@@ -29,14 +29,15 @@ T = TypeVar("T")
 def run(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(main)``, on uvloop when ``SORAMI_EVENT_LOOP=uvloop`` asks for it and it
     can be imported (see the module doc)."""
-    try:
-        if os.environ.get("SORAMI_EVENT_LOOP", "asyncio") != "uvloop":
-            raise ImportError("asyncio's loop is the default")
-        import uvloop
-    except ImportError:  # the default, or a machine that lacks uvloop: asyncio's own loop
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
+    if os.environ.get("SORAMI_EVENT_LOOP") == "uvloop":
+        try:
+            import uvloop
+        except ImportError:  # a machine that lacks it: asyncio's own loop works the same
+            pass
+        else:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(main)
+    return asyncio.run(main)
 
 
 def exit_now(code: int = 0) -> NoReturn:

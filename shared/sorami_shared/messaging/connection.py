@@ -71,7 +71,7 @@ class FailoverConnection(aio_pika.RobustConnection):
         await super()._on_connection_close(closing)
 
 
-def handshake_cut(node: str, exc: StopAsyncIteration) -> aio_pika.exceptions.AMQPError:
+def handshake_cut(node: str, exc: BaseException) -> aio_pika.exceptions.AMQPError:
     """aiormq raises ``StopAsyncIteration`` when the socket is already at its end as the
     handshake reads its first frame (seen under uvloop in the fault run, a proxy cutting
     connections): a node that failed, like a reset, not an error that ends the service."""
@@ -124,12 +124,9 @@ async def probe(nodes: BrokerNodes | str | Sequence[str], *, timeout: float = 3)
     for _ in range(len(nodes)):
         try:
             connection = await aio_pika.connect(nodes.current, timeout=timeout)
-        except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
-            error = exc
-            nodes.advance()
-            continue
-        except StopAsyncIteration as exc:
-            error = handshake_cut(nodes.current, exc)
+        except (TimeoutError, OSError, aio_pika.exceptions.AMQPError, StopAsyncIteration) as exc:
+            cut = isinstance(exc, StopAsyncIteration)  # aiormq: the handshake was cut
+            error = handshake_cut(nodes.current, exc) if cut else exc
             nodes.advance()
             continue
         await connection.close()
