@@ -191,11 +191,11 @@ async def test_three_replicas_on_one_queue_end_like_one(client, sessions, engine
 
 
 async def test_only_what_may_free_a_slot_wakes_the_scheduler(client, sessions, engine):
-    """Progress never frees a generator slot: neither path wakes the scheduler for it (a
-    20-step job would cost a release pass per progress event); an end does, once."""
-    job = await _new_job(client)
+    """Neither a job's start (PENDING -> PROCESSING: it was in flight already) nor its progress
+    frees a generator slot: neither path wakes the scheduler for them (each would cost a
+    release pass that finds nothing free); an end does, once."""
+    batched, single = await _new_job(client), await _new_job(client)
     projector = Projector(sessions, engine=engine)
-    assert await projector.handle_batch(items([ev.progress(job, 10)])) == []  # now PROCESSING
     woken: list[str] = []
     dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     listener = await asyncpg.connect(dsn)
@@ -203,11 +203,20 @@ async def test_only_what_may_free_a_slot_wakes_the_scheduler(client, sessions, e
         await listener.add_listener(
             SCHEDULER_CHANNEL, lambda _c, _p, channel, _x: woken.append(channel)
         )
-        assert await projector.handle_batch(items([ev.progress(job, 50)])) == []
-        await projector.handle(ev.progress(job, 60), FIRST)
+        assert await projector.handle_batch(items([ev.progress(batched, 10)])) == []  # started
+        await projector.handle(ev.progress(single, 10), FIRST)  # started, one at a time
+        assert await projector.handle_batch(items([ev.progress(batched, 50)])) == []
+        await projector.handle(ev.progress(single, 60), FIRST)
         await asyncio.sleep(0.3)
         assert woken == []
-        assert await projector.handle_batch(items([ev.progress(job, 80), ev.completed(job)])) == []
+        for job in (batched, single):
+            assert await scalar(engine, f"SELECT status FROM generations WHERE id = '{job}'") == (
+                "PROCESSING"
+            )
+        assert (
+            await projector.handle_batch(items([ev.progress(batched, 80), ev.completed(batched)]))
+            == []
+        )
         await eventually(lambda: _is(woken, [SCHEDULER_CHANNEL]))
     finally:
         await listener.close()

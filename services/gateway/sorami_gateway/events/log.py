@@ -35,9 +35,10 @@ from .tables import UserEvent, UserEventLogState
 
 NOTIFY_CHANNEL = "sorami_gateway_user_events"
 # The scheduler's wake-up (scheduling/release.py): a create, and every logged event that may
-# free a generator slot (a status change, a terminal event, a deletion). Progress, queue
-# positions and notifications never do, so they do not wake it (a 20-step job's progress
-# would otherwise cost a release pass each); its poll is the safety net.
+# free a generator slot or queue a job (a terminal event, a deletion, a status change other
+# than a start). Progress, queue positions, notifications and a job's start (PENDING ->
+# PROCESSING: it was in flight already) never do, so they do not wake it (each would cost a
+# release pass, and most would find no slot free: wakes_scheduler); its poll is the safety net.
 SCHEDULER_CHANNEL = "sorami_gateway_queue"
 # hashtextextended(user_id, USER_LOCK_SEED): the key of a user's advisory lock
 USER_LOCK_SEED = 7
@@ -52,6 +53,13 @@ DELETED = "generation.deleted"
 NOTIFICATION = "notification.created"
 QUEUED = "generation.queued"
 FREES_NO_SLOT = frozenset({PROGRESS, QUEUED, NOTIFICATION})
+
+
+def wakes_scheduler(type: str, data: dict[str, Any]) -> bool:
+    """Whether a logged event may free a generator slot or queue a job (see above)."""
+    if type in FREES_NO_SLOT:
+        return False
+    return not (type == STATUS and data.get("status") == "PROCESSING")
 
 
 async def take_user_log_lock(session: AsyncSession, user_id: str) -> None:
@@ -74,7 +82,7 @@ async def append(
     await session.execute(
         sa.insert(UserEvent).values(user_id=user_id, type=type, job_id=job_id, data=data)
     )
-    await session.execute(notify_user(user_id, wake_scheduler=type not in FREES_NO_SLOT))
+    await session.execute(notify_user(user_id, wake_scheduler=wakes_scheduler(type, data)))
 
 
 def notify_user(user_id: str, *, wake_scheduler: bool) -> sa.Select[Any]:
@@ -153,7 +161,7 @@ async def append_many(
         users,
         NOTIFY_CHANNEL,
         SCHEDULER_CHANNEL,
-        any(type not in FREES_NO_SLOT for _, type, _, _ in events),  # a slot may be free
+        any(wakes_scheduler(type, data) for _, type, _, data in events),
     )
 
 

@@ -31,7 +31,7 @@ MAX_EVENTS = 500  # per recomputation; batch jobs get none (the batch's page sho
 _TRY_LOCK = f"SELECT pg_try_advisory_xact_lock({SCHEDULER_LOCK})"
 _ALL = (
     "SELECT q.job_id, q.user_id, q.tier, q.model, q.cost, extract(epoch FROM q.enqueued_at),"
-    " q.position, g.kind FROM generation_queue q JOIN generations g ON g.id = q.job_id"
+    " q.position, g.kind, q.eta_s FROM generation_queue q JOIN generations g ON g.id = q.job_id"
 )
 _SHARES = "SELECT tier, user_id, deficit, turn_open, served FROM scheduler_shares"
 _RATES = (
@@ -104,8 +104,9 @@ async def update_positions(
     rates = {m: n / RATE_WINDOW_S for m, n in await conn.fetch(_RATES)}
     in_flight = {m: n for m, n in await conn.fetch(IN_FLIGHT)}
     placed = place(queued, shares, rates, in_flight, now, policy)
-    ids = list(placed)
-    await conn.execute(_SAVE, ids, [placed[i][0] for i in ids], [placed[i][1] for i in ids])
+    ids = [r[0] for r in rows if placed[r[0]] != (r[6], r[8])]  # only what changed is written
+    if ids:
+        await conn.execute(_SAVE, ids, [placed[i][0] for i in ids], [placed[i][1] for i in ids])
     told = [
         Placed(r[0], r[1], r[7], *placed[r[0]], before=r[6])
         for r in rows

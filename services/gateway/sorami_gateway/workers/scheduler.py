@@ -78,8 +78,9 @@ class Scheduler(Worker):
                 )
             if told:
                 log.info("queue positions told", events=len(told))
-        # a finished job may have freed more while this pass ran
-        return Pass.MORE if result.released else Pass.IDLE
+        # No second pass right away: this one filled every free slot it could, and a slot
+        # freed or a job created while it ran NOTIFYed (the wake-up was cleared before it).
+        return Pass.IDLE
 
     async def idle_s(self) -> float:
         # come back for the positions even without a wake-up, while jobs wait
