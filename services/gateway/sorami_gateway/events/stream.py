@@ -81,16 +81,16 @@ async def stream_events(
                     while feed.pending:
                         last = batch[-1].id if batch else cursor
                         batch += [e for e in feed.pending.popleft() if e.id > last]
+                frames = []  # what this wake-up brought, written at once (one chunk)
                 for item in batch:
                     data = {**item.data, "logged_at": item.created_at.isoformat()}
-                    yield _frame(item.id, item.type, data)
+                    frames.append(_frame(item.id, item.type, data))
                     cursor = item.id
-                    sent += 1
-                wrote = bool(batch)
+                sent += len(batch)
                 while previews:  # live only: no id, never replayed (events/previews.py)
-                    yield _frame(None, "preview", previews.popleft())
-                    wrote = True
-                if wrote:
+                    frames.append(_frame(None, "preview", previews.popleft()))
+                if frames:
+                    yield "".join(frames)
                     last_write = loop.time()
                 if feed.stale:
                     continue
