@@ -62,12 +62,16 @@ class JobProcessor:
         registry: dict[str, ModelSpec] | None = None,
         cancels: CancelRegistry | None = None,
         batcher: Batcher | None = None,
+        publish_live: Publish | None = None,
     ) -> None:
+        """``publish_live``: for live previews (best effort, nothing awaited; else
+        ``publish``)."""
         self.settings = settings
         self.cancels = cancels or CancelRegistry(
             memory_s=settings.cancel_memory_s, max_entries=settings.cancel_memory_max
         )
         self.publish = publish
+        self.publish_live = publish_live or publish
         self.files = JobStorage(storage, settings)
         self.pipelines = pipelines
         self.registry = registry if registry is not None else settings.registry
@@ -142,7 +146,7 @@ class JobProcessor:
             call = plan_call(job, spec, call_parameters(loaded.pipe))
         item = BatchItem(call, run.reporter.report_from_thread, run.aborter)
         previews = preview_parts(
-            job, spec, call, self.settings, self.publish, run.envelope.correlationid
+            job, spec, call, self.settings, self.publish_live, run.envelope.correlationid
         )
         if previews is not None:
             item.schedule, run.previews = previews

@@ -114,7 +114,13 @@ async def run_worker(
     )
     batcher = Batcher(limits, buckets=settings.compile_buckets)
     processor = JobProcessor(
-        settings, bus.publish, storage, pipelines, cancels=cancels, batcher=batcher
+        settings,
+        bus.publish,
+        storage,
+        pipelines,
+        cancels=cancels,
+        batcher=batcher,
+        publish_live=bus.publish_live,
     )
     try:
         # every replica reads every cancel, including those said before it started

@@ -4,6 +4,7 @@ per consumer (so a consumer's prefetch does not limit another's)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -22,12 +23,19 @@ from .. import metrics_server
 from ..events import Envelope, UnparseableEvent, parse_event, prepare_envelopes
 from ..logging import get_logger
 from ..retrying import retry_until_up
-from ..topology import QueueSpec, StreamSpec, declare_queue, declare_stream, declare_topology
+from ..topology import (
+    EXCHANGE,
+    QueueSpec,
+    StreamSpec,
+    declare_queue,
+    declare_stream,
+    declare_topology,
+)
 from .batches import BatchConsumer, BatchHandler
 from .connection import BrokerNodes, connect_failover
 from .consumer import Consumer, settle
 from .policy import DEFAULT_OUTAGE_WINDOW_S, Handler, TransientClassifier, is_transient
-from .publisher import PublishFailed, publish_confirmed
+from .publisher import PublishFailed, publish_confirmed, publish_live
 
 log = get_logger(__name__)
 
@@ -52,6 +60,8 @@ class EventBus:
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
+        self._live: AbstractExchange | None = None  # on a channel without confirms
+        self._live_opening = asyncio.Lock()
         self._consumers: list[Consumer | BatchConsumer] = []
         metrics_server.watch_connection(self)  # the metrics port's /readyz
 
@@ -90,6 +100,25 @@ class EventBus:
         if self._exchange is None:
             raise PublishFailed("not connected")
         await publish_confirmed(self._exchange, envelope, timeout=timeout or self.publish_timeout)
+
+    async def publish_live(self, envelope: Envelope[Any]) -> None:
+        """Best effort, for what is worthless once late (live previews): transient, not
+        ``mandatory``, no confirm awaited (:func:`.publisher.publish_live`), on a channel of
+        its own, opened at first use."""
+        if self._connection is None:
+            raise PublishFailed("not connected")
+        async with self._live_opening:  # one channel, however many wait for it
+            if self._live is None:
+                self._live = await self._open_live()
+        await publish_live(self._live, envelope)
+
+    async def _open_live(self) -> AbstractExchange:
+        assert self._connection is not None
+        try:
+            channel = await self._connection.channel(publisher_confirms=False)
+        except (aiormq.exceptions.AMQPError, RuntimeError, OSError) as exc:
+            raise PublishFailed(f"no channel for live messages: {exc!r}") from exc
+        return await channel.get_exchange(EXCHANGE, ensure=False)
 
     async def consume(
         self,
@@ -188,5 +217,5 @@ class EventBus:
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 await self._connection.close()
-        self._connection = self._channel = self._exchange = None
+        self._connection = self._channel = self._exchange = self._live = None
         self._consumers.clear()

@@ -1,4 +1,6 @@
-"""Publishing: persistent messages, ``mandatory``, confirmed by the broker before returning."""
+"""Publishing: persistent messages, ``mandatory``, confirmed by the broker before returning;
+or, for what is worthless once late (live previews), :func:`publish_live`: transient, not
+``mandatory``, nothing awaited."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ class PublishFailed(RuntimeError):
     """The broker did not confirm the message (nacked, returned as unroutable, or timed out)."""
 
 
-def to_message(envelope: Envelope[Any]) -> aio_pika.Message:
+def to_message(envelope: Envelope[Any], *, persistent: bool = True) -> aio_pika.Message:
     headers: dict[str, Any] = {HEADER_CORRELATION_ID: envelope.correlationid}
     if envelope.job_id is not None:
         headers[HEADER_JOB_ID] = str(envelope.job_id)
@@ -30,7 +32,9 @@ def to_message(envelope: Envelope[Any]) -> aio_pika.Message:
     return aio_pika.Message(
         body=envelope.to_json(),
         content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        delivery_mode=(
+            aio_pika.DeliveryMode.PERSISTENT if persistent else aio_pika.DeliveryMode.NOT_PERSISTENT
+        ),
         message_id=str(envelope.id),
         correlation_id=envelope.correlationid,
         type=envelope.type,
@@ -58,4 +62,18 @@ async def publish_confirmed(
     if not isinstance(confirmation, aiormq.spec.Basic.Ack):
         metrics.publish_failed(envelope.type)
         raise PublishFailed(f"{envelope.type} {envelope.id} nacked by the broker")
+    metrics.published(envelope.type)
+
+
+async def publish_live(exchange: AbstractExchange, envelope: Envelope[Any]) -> None:
+    """Best effort, on a channel without confirms: a transient message, dropped by the broker
+    when nothing is bound to its key (no API process listening), never confirmed; raise
+    :class:`PublishFailed` only when it could not be written (the connection is down)."""
+    try:
+        await exchange.publish(
+            to_message(envelope, persistent=False), routing_key(envelope), mandatory=False
+        )
+    except (aiormq.exceptions.AMQPError, RuntimeError, OSError) as exc:
+        metrics.publish_failed(envelope.type)
+        raise PublishFailed(f"{envelope.type} {envelope.id} not sent: {exc!r}") from exc
     metrics.published(envelope.type)

@@ -6,7 +6,13 @@ import uuid
 import aio_pika
 import aiormq
 import pytest
-from sorami_shared.events import GenerationProgress, Kind, new_event, parse_event
+from sorami_shared.events import (
+    GenerationPreview,
+    GenerationProgress,
+    Kind,
+    new_event,
+    parse_event,
+)
 from sorami_shared.messaging import EventBus, PublishFailed, Reject
 from sorami_shared.topology import ALL_QUEUES, EXCHANGE, GATEWAY_PROJECTION, QueueSpec
 
@@ -78,6 +84,51 @@ async def test_published_message_is_persistent_and_carries_ids_in_properties_and
     assert msg.headers["x-job-id"] == str(env.job_id)
     assert msg.headers["x-user-id"] == "alice"
     assert parse_event(msg.body) == env
+
+
+def preview_event():
+    return new_event(
+        GenerationPreview(
+            job_id=uuid.uuid4(), user_id="alice", kind=Kind.IMAGE, index=0, step=1,
+            total_steps=4, mime_type="image/webp", width=8, height=8, data_b64="AAAA",
+        ),
+        source="test",
+        correlation_id="corr-live",
+    )  # fmt: skip
+
+
+async def test_a_live_message_is_transient_best_effort_and_dropped_when_nobody_listens(
+    amqp_url, bus
+):
+    """Live previews: nothing bound to their key is no error (the broker drops them), a bound
+    queue gets them as transient messages, and a closed bus says PublishFailed."""
+    await bus.publish_live(preview_event())  # no queue bound: dropped, not raised
+    with pytest.raises(PublishFailed):  # the confirmed path refuses the unroutable
+        await bus.publish(preview_event())
+    conn = await aio_pika.connect(amqp_url)
+    try:
+        ch = await conn.channel()
+        q = await ch.declare_queue(exclusive=True)
+        await q.bind(EXCHANGE, routing_key="generation.preview")
+        env = preview_event()
+        await asyncio.gather(*(bus.publish_live(env) for _ in range(3)))  # one channel opened
+        got: list[aio_pika.abc.AbstractIncomingMessage] = []
+
+        async def three() -> bool:  # nothing awaited the broker: they arrive when they do
+            message = await q.get(fail=False)
+            if message is not None:
+                got.append(message)
+            return len(got) == 3
+
+        await eventually(three)
+        assert [m.delivery_mode for m in got] == [aio_pika.DeliveryMode.NOT_PERSISTENT] * 3
+        assert all(parse_event(m.body) == env for m in got)
+        assert got[0].headers["x-job-id"] == str(env.data.job_id)
+    finally:
+        await conn.close()
+    await bus.close()
+    with pytest.raises(PublishFailed):
+        await bus.publish_live(preview_event())
 
 
 async def test_unroutable_publish_raises_instead_of_vanishing(amqp_url):
