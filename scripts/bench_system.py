@@ -276,7 +276,7 @@ def cases(args: argparse.Namespace) -> list[Case]:
         Case("tiny-image", 4, args.tiny_jobs, args.users, **reps),
         Case("tiny-image", 20, args.tiny_jobs, args.users, **reps),
     ]
-    return [c for c in every if args.model in (None, c.model)]
+    return [c for c in every if args.model in (None, c.model) and args.steps in (None, c.steps)]
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -287,6 +287,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tiny-jobs", type=int, default=40, help="jobs per tiny-image case")
     p.add_argument("--users", type=int, default=20)
     p.add_argument("--model", choices=["instant", "tiny-image"], help="only this model's cases")
+    p.add_argument("--steps", type=int, choices=[4, 20], help="only the cases of this many steps")
     p.add_argument("--projectors", type=int, default=1)
     p.add_argument("--notifiers", type=int, default=1)
     p.add_argument("--models", type=Path, default=ROOT / ".data" / "models")
