@@ -278,3 +278,30 @@ async def test_garbage_goes_to_the_dead_letter_queue(h: Harness) -> None:
     await h.bus.publish(completed(job))
     await h.created_events(1)
     assert len(await h.rows(job)) == 1
+
+
+async def test_pooled_connections_the_server_dropped_cost_a_retry_not_a_notification(
+    h: Harness,
+) -> None:
+    """No ping on checkout: when PostgreSQL has dropped the notifier's pooled connections
+    (a restart, an idle timeout), the next outcome's first statement fails, the connection is
+    invalidated and the batch retried in place on a new one: still one row, one event."""
+    service = await h.start_service()
+    first, second = uuid.uuid4(), uuid.uuid4()
+    await h.bus.publish(completed(first))
+    await h.created_events(1)
+    async with h.engine.connect() as conn:
+        killed = (
+            await conn.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        ).scalar()
+    assert killed >= 1 and service.engine.pool.checkedin() >= 1  # a dead one waits in the pool
+    await h.bus.publish(completed(second))
+    [event] = await h.created_events(1)
+    assert event.data.job_id == second
+    assert [r["outcome"] for r in await h.rows(second)] == ["completed"]
+    assert await h.queue_depth(NOTIFIER_OUTCOMES.dead_letter_queue) == 0
