@@ -127,6 +127,25 @@ async def test_what_the_batch_path_cannot_do_is_deferred(client, sessions, engin
     assert await scalar(engine, recorded) == ["generation.completed"]
 
 
+async def test_a_redelivered_notification_is_dropped_by_its_key_not_a_processed_record(
+    client, sessions, engine
+):
+    """A notification's id is its row's key: the batch path records no ``processed_events``
+    for it (one round trip less for a batch of notifications), and a redelivery still makes
+    one row and one event in the user's log (a copy within one batch: the scenarios above)."""
+    job = await _new_job(client)
+    projector = Projector(sessions, engine=engine)
+    note = ev.notification(job)
+    assert await projector.handle_batch(items([note])) == []
+    assert await projector.handle_batch(items([note])) == []  # redelivered
+    again = ev.notification(job)  # the notifier's retry: another message, the same ids
+    assert await projector.handle_batch(items([ev.progress(job, 10), again])) == []
+    assert await scalar(engine, "SELECT count(*) FROM notifications") == 1
+    assert await scalar(engine, "SELECT count(*) FROM processed_events") == 0
+    logged = "SELECT count(*) FROM user_events WHERE type = 'notification.created'"
+    assert await scalar(engine, logged) == 1
+
+
 async def test_a_progress_of_several_jobs_is_applied_per_job_once(client, sessions, engine):
     a, b = await _new_job(client), await _new_job(client)
     projector = Projector(sessions, engine=engine)

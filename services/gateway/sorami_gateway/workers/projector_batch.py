@@ -4,7 +4,8 @@ its size. The effect is the one-event-at-a-time path's (:mod:`.projector`), even
 
 1. the batch's generations, locked in id order (two replicas never deadlock);
 2. ``processed_events`` for the batch in one statement: a redelivered event is dropped there
-   (progress is not recorded: applying one twice changes nothing);
+   (progress and notifications are not recorded: applying a progress twice changes nothing,
+   and a notification's id is its row's key);
 3. each job's new events folded over its row (generations/batch_fold.py: the state rules of
    generations/transitions.py, superseded progress of the batch left out of the user's log);
 4. one UPDATE for every changed generation, one INSERT for the files, the notifications, the
@@ -145,12 +146,13 @@ async def apply_batch(conn: asyncpg.Connection, consumer: str, items: list[Item]
     candidates = [i for its in fast.values() for i in its] + other
     if not candidates:
         return out
-    # Progress is not recorded as processed: applying one twice changes nothing (it only
-    # rises, and an unchanged percent writes no event), so a batch of progress alone costs
-    # no processed_events write at all.
+    # Not recorded as processed: progress (applying one twice changes nothing: it only
+    # rises, and an unchanged percent writes no event) and notifications (their id is the
+    # row's key, never deleted: the INSERT's ON CONFLICT is the dedupe, and only a row it
+    # inserted is logged). A batch of those alone costs no processed_events write at all.
     once, new = [], set()
     for i in candidates:
-        if isinstance(i.envelope.data, GenerationProgress):
+        if isinstance(i.envelope.data, GenerationProgress | NotificationCreated):
             new.add(i.envelope.id)
         else:
             once.append(i)
