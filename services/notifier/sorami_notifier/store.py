@@ -75,11 +75,17 @@ async def save_notification(engine: AsyncEngine, draft: NotificationDraft) -> St
         return StoredNotification(id=existing.id, created_at=existing.created_at, inserted=False)
 
 
-_INSERT_MANY = (
-    "INSERT INTO notifications (id, user_id, job_id, kind, outcome, title, message, data)"
+# One statement (its own transaction, one round trip): the new rows, and those a previous
+# delivery stored (the outer SELECT's snapshot does not see what the CTE inserts).
+_SAVE_MANY = (
+    "WITH new AS (INSERT INTO notifications"
+    " (id, user_id, job_id, kind, outcome, title, message, data)"
     " SELECT id, user_id, job_id, kind, outcome, title, message, data"
     " FROM jsonb_populate_recordset(NULL::notifications, $1::jsonb)"
-    " ON CONFLICT DO NOTHING RETURNING id"
+    " ON CONFLICT DO NOTHING RETURNING id, created_at)"
+    " SELECT id, created_at, true FROM new"
+    " UNION ALL SELECT id, created_at, false FROM notifications"
+    " WHERE id = ANY($2::uuid[]) AND id NOT IN (SELECT id FROM new)"
 )
 _CREATED = "SELECT id, created_at FROM notifications WHERE id = ANY($1::uuid[])"
 
@@ -87,17 +93,21 @@ _CREATED = "SELECT id, created_at FROM notifications WHERE id = ANY($1::uuid[])"
 async def save_notifications(
     engine: AsyncEngine, drafts: list[NotificationDraft]
 ) -> list[StoredNotification]:
-    """:func:`save_notification` for many drafts in one transaction and two pre-built
-    statements on the driver (the batch path); the result is in the order of ``drafts``."""
+    """:func:`save_notification` for many drafts in one statement on the driver (the batch
+    path); the result is in the order of ``drafts``. A row another replica committed while
+    the statement waited on it is outside the statement's snapshot: read after it."""
     values = [
         {**d.model_dump(mode="json", exclude={"kind", "outcome"}), "kind": d.kind.value,
          "outcome": d.outcome.value}
         for d in drafts
     ]  # fmt: skip
     ids = [d.id for d in drafts]
-    async with driver_connection(engine) as conn, conn.transaction():
-        inserted = {r["id"] for r in await conn.fetch(_INSERT_MANY, json.dumps(values))}
-        created = {r["id"]: r["created_at"] for r in await conn.fetch(_CREATED, ids)}
+    async with driver_connection(engine) as conn:
+        rows = await conn.fetch(_SAVE_MANY, json.dumps(values), ids)
+        inserted = {r[0] for r in rows if r[2]}
+        created = {r[0]: r[1] for r in rows}
+        if len(created) < len(set(ids)):
+            created |= {r["id"]: r["created_at"] for r in await conn.fetch(_CREATED, ids)}
     return [StoredNotification(id=i, created_at=created[i], inserted=i in inserted) for i in ids]
 
 

@@ -12,9 +12,11 @@ from typing import Any
 import aio_pika
 import pytest
 import sqlalchemy as sa
-from sorami_notifier.content import notification_event_id, notification_id
+from sorami_notifier.content import draft_for, notification_event_id, notification_id
 from sorami_notifier.service import NotifierService
 from sorami_notifier.settings import NotifierSettings
+from sorami_notifier.store import make_engine, save_notifications
+from sorami_notifier.tables import notifications
 from sorami_shared.events import (
     Envelope,
     FailureCode,
@@ -305,3 +307,37 @@ async def test_pooled_connections_the_server_dropped_cost_a_retry_not_a_notifica
     assert event.data.job_id == second
     assert [r["outcome"] for r in await h.rows(second)] == ["completed"]
     assert await h.queue_depth(NOTIFIER_OUTCOMES.dead_letter_queue) == 0
+
+
+async def test_a_batch_that_waited_on_another_replicas_row_returns_that_row(h: Harness) -> None:
+    """The batch's one statement does not see a row another replica committed while it
+    waited on its key (outside its snapshot): that row is read after it, and the batch still
+    answers every draft, the other's row as not inserted by it."""
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    drafts = [draft_for(completed(mine).data), draft_for(completed(theirs).data)]
+    engine = make_engine(h.database_url)
+    try:
+        async with h.engine.connect() as other:  # the other replica, mid-transaction
+            await other.begin()
+            [stored_by_other] = await save_notifications_in(other, [drafts[1]])
+            saving = asyncio.create_task(save_notifications(engine, drafts))
+            await asyncio.sleep(0.5)
+            assert not saving.done()  # waits on the other's uncommitted row
+            await other.commit()
+        first, second = await asyncio.wait_for(saving, 10)
+    finally:
+        await engine.dispose()
+    assert first.id == drafts[0].id and first.inserted
+    assert second.id == drafts[1].id and not second.inserted
+    assert second.created_at == stored_by_other
+
+
+async def save_notifications_in(conn, drafts) -> list[Any]:
+    """Insert ``drafts`` in ``conn``'s open transaction; their created_at."""
+    rows = []
+    for d in drafts:
+        values = d.model_dump(exclude={"kind", "outcome"})
+        values |= {"kind": d.kind.value, "outcome": d.outcome.value}
+        statement = sa.insert(notifications).values(**values).returning(notifications.c.created_at)
+        rows.append((await conn.execute(statement)).scalar_one())
+    return rows
