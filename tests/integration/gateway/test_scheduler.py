@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import aio_pika
 import sqlalchemy as sa
 from sorami_gateway.generations.admission import Ask, admit
 from sorami_gateway.generations.requests import build_request_models
 from sorami_gateway.infra.db import create_engine
+from sorami_gateway.scheduling.release import release_pass
+from sorami_gateway.workers import scheduler as scheduler_worker
 from sorami_shared.events import Kind
 
 from .conftest import SMALL_IMAGE, FakeGenerator, auth, eventually, running_relay, scalar
@@ -130,3 +133,62 @@ async def _eta_known(client, engine) -> bool:
 
 async def _started(generator: SlowGenerator, n: int) -> bool:
     return len(generator.started) >= n
+
+
+class HoldingGenerator(FakeGenerator):
+    """Takes tiny-image's requests (prefetch 1) and holds them: the job stays in flight."""
+
+    def __init__(self, amqp_url: str) -> None:
+        self.amqp_url = amqp_url
+        self.taken: list[str] = []
+
+    async def on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        self.taken.append(json.loads(message.body)["data"]["job_id"])
+
+
+async def test_creates_of_a_model_with_no_free_slot_spare_the_release_pass(
+    make_settings, amqp_url, engine, monkeypatch
+):
+    """A create's wake-up names its model (migration 0014): while the last pass left that
+    model no free slot, creates run no pass; the end of a job (a slot free) runs one."""
+    settings = make_settings(
+        amqp_url=amqp_url,
+        rate_limit_generations=0,
+        max_unfinished_jobs=0,
+        scheduler_slots_per_consumer=1,  # one job in flight fills the model
+        scheduler_interactive_reserve=0,
+        scheduler_poll_interval_s=5,  # no poll pass inside the test's windows
+        scheduler_position_interval_s=5,
+    )
+    passes: list[Any] = []
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        passes.append(await release_pass(*args, **kwargs))
+        return passes[-1]
+
+    monkeypatch.setattr(scheduler_worker, "release_pass", counted)
+    writer = create_engine(settings, pool_size=2)
+    try:
+        async with HoldingGenerator(amqp_url) as generator, running_relay(settings):
+            first = await admit(writer, settings, _ask(settings, "a"))
+            await eventually(lambda: _taken(generator, 1), timeout=10)
+            assert passes[-1].full == {"tiny-image"}
+            settled = len(passes)
+            for _ in range(5):
+                await admit(writer, settings, _ask(settings, "b"))
+            await asyncio.sleep(1.0)
+            assert len(passes) == settled, "a create of a full model ran a release pass"
+            async with engine.begin() as conn:  # the job ends, as the projector's batch does
+                await conn.execute(
+                    sa.text("UPDATE generations SET status = 'COMPLETED' WHERE id = :j"),
+                    {"j": first.job_id},
+                )
+                await conn.execute(sa.text("SELECT pg_notify('sorami_gateway_queue', '')"))
+            await eventually(lambda: _taken(generator, 2), timeout=10)
+            assert len(passes) == settled + 1
+    finally:
+        await writer.dispose()
+
+
+async def _taken(generator: HoldingGenerator, n: int) -> bool:
+    return len(generator.taken) >= n

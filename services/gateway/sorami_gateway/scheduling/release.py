@@ -41,6 +41,9 @@ class PassResult:
     released: list[uuid.UUID] = field(default_factory=list)
     queued: int = 0
     by_model: dict[str, int] = field(default_factory=dict)  # still queued, per model
+    # queued models this pass left with no free slot at all (the scheduler's gate: a create of
+    # one of them cannot release anything until a slot frees, which NOTIFYs)
+    full: frozenset[str] = frozenset()
 
 
 _LOCK = f"SELECT pg_try_advisory_xact_lock({SCHEDULER_LOCK})"
@@ -118,6 +121,7 @@ async def release_pass(
     await conn.execute(_WAITING, [m for m in queued_models if capacity.get(m, 0) <= 0])
     free = {m: capacity.get(m, 0) - in_flight.get(m, 0) for m in queued_models}
     open_models = [m for m in queued_models if free[m] > 0]
+    result.full = frozenset(m for m in queued_models if free[m] <= 0)
     if not open_models:
         return result
     per_user = sum(n for n in free.values() if n > 0) + 1  # one more: a queue never looks empty
@@ -140,6 +144,8 @@ async def release_pass(
     result.queued -= len(ids)
     for job in decided.released:
         result.by_model[job.model] -= 1
+        free[job.model] -= 1
+    result.full = frozenset(m for m in queued_models if free[m] <= 0)
     return result
 
 

@@ -67,6 +67,7 @@ class Loop:
     max_backoff_s: float | None = None
     running: dict[str, Any] = field(default_factory=dict)  # logged with "<name> running"
     idle_s: Callable[[], Awaitable[float]] | None = None  # the wait when idle (else poll_s)
+    heard: Callable[[str | None], None] | None = None  # each NOTIFY's payload (None: connected)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(
@@ -111,10 +112,16 @@ class Loop:
         if self.listen is None:
             return contextlib.nullcontext()
         spec = self.listen
+
+        def on_notify(payload: str | None) -> None:
+            if self.heard is not None:
+                self.heard(payload)
+            self.wake.set()
+
         work = listen(
             spec.database_url,
             spec.channel,
-            on_notify=lambda _payload: self.wake.set(),
+            on_notify=on_notify,
             stop=self.stop,
             log=self.log,
             failed=spec.failed,
@@ -183,6 +190,10 @@ class Worker:
     async def step(self) -> Pass:
         raise NotImplementedError
 
+    def heard(self, payload: str | None) -> None:
+        """A ``NOTIFY`` on ``listen_to`` (its payload; None: the listener (re)connected), just
+        before it wakes the loop."""
+
     async def run(self) -> None:
         """Until ``stop`` is set."""
         listen_spec = None
@@ -200,5 +211,6 @@ class Worker:
             max_backoff_s=self.max_backoff_s(),
             running=self.running(),
             idle_s=self.idle_s,
+            heard=self.heard,
         )
         await loop.run(self.step, before=self.before)

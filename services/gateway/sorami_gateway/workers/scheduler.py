@@ -2,7 +2,15 @@
 runs in every ``sorami-gateway relay`` process (beside the outbox relay it feeds), woken by the
 ``NOTIFY`` on ``SCHEDULER_CHANNEL`` that every create and every logged event that may free a
 slot sends (a new job, a finished one: both may change what can go; progress does not), with a
-poll as fallback."""
+poll as fallback.
+
+A create's NOTIFY names its model (migration 0014); one that may free a slot carries nothing.
+A wake-up that brought only creates of models the last pass left with no free slot at all
+(``PassResult.full``) skips the release pass: none of them can go before a slot frees, and
+that NOTIFYs. Under a backlog this spares a pass per create. Anything else runs it: an event
+that may free a slot, a create of another model, the listener's (re)connect, the poll and a
+pass older than the poll interval (they see a generator that came or went), a failed pass, a
+pass another replica held."""
 
 from __future__ import annotations
 
@@ -50,26 +58,36 @@ class Scheduler(Worker):
             interactive_reserve=settings.scheduler_interactive_reserve,
         )
         self._positioned = -1e9  # when positions were last recomputed (monotonic)
+        # since the last pass: the models creates named, and whether anything else woke it
+        self._created: set[str] = set()
+        self._other = True
+        self._full: frozenset[str] = frozenset()  # the last pass's (see the module doc)
+        self._passed = -1e9  # when the last pass started (monotonic)
+
+    def heard(self, payload: str | None) -> None:
+        if payload:  # a create, naming its model
+            self._created.add(payload)
+        else:  # a slot may be free (''), or the listener (re)connected (None)
+            self._other = True
+
+    def _must_pass(self) -> bool:
+        """Whether this wake-up calls for a release pass (the module doc); resets what was
+        heard."""
+        created, other = self._created, self._other
+        self._created, self._other = set(), False
+        due = time.monotonic() - self._passed >= self.poll_s()  # creates never starve the poll
+        return other or due or not created or not created <= self._full
 
     def poll_s(self) -> float:
         return self.settings.scheduler_poll_interval_s
 
     async def step(self) -> Pass:
-        async with driver_connection(self.engine) as conn, conn.transaction():
-            result = await release_pass(
-                conn,
-                self.capacity.slots,
-                now=time.time(),
-                policy=self.settings.scheduler_policy,
-                reserved_slots=self.capacity.reserved,
-            )
-            completed = await complete_batches(conn)
-        if result.ran:
-            record_backlog(sorted(self.settings.registry), result.by_model)
-        if result.released:
-            log.info("jobs released", released=len(result.released), queued=result.queued)
-        if completed:
-            log.info("batches completed", batches=[str(b) for b in completed])
+        if self._must_pass():
+            try:
+                await self._release()
+            except BaseException:
+                self._other = True  # what woke this pass still needs one
+                raise
         if time.monotonic() - self._positioned >= self.settings.scheduler_position_interval_s:
             self._positioned = time.monotonic()
             async with driver_connection(self.engine) as conn, conn.transaction():
@@ -81,6 +99,25 @@ class Scheduler(Worker):
         # No second pass right away: this one filled every free slot it could, and a slot
         # freed or a job created while it ran NOTIFYed (the wake-up was cleared before it).
         return Pass.IDLE
+
+    async def _release(self) -> None:
+        self._passed = time.monotonic()
+        async with driver_connection(self.engine) as conn, conn.transaction():
+            result = await release_pass(
+                conn,
+                self.capacity.slots,
+                now=time.time(),
+                policy=self.settings.scheduler_policy,
+                reserved_slots=self.capacity.reserved,
+            )
+            completed = await complete_batches(conn)
+        self._full = result.full  # empty when another replica held the pass: never skip then
+        if result.ran:
+            record_backlog(sorted(self.settings.registry), result.by_model)
+        if result.released:
+            log.info("jobs released", released=len(result.released), queued=result.queued)
+        if completed:
+            log.info("batches completed", batches=[str(b) for b in completed])
 
     async def idle_s(self) -> float:
         # come back for the positions even without a wake-up, while jobs wait
