@@ -136,7 +136,8 @@ async def _started(generator: SlowGenerator, n: int) -> bool:
 
 
 class HoldingGenerator(FakeGenerator):
-    """Takes tiny-image's requests (prefetch 1) and holds them: the job stays in flight."""
+    """Takes tiny-image's requests and leaves their jobs PENDING: in flight until the test
+    ends one (what counts as in flight is the database's, not the broker's)."""
 
     def __init__(self, amqp_url: str) -> None:
         self.amqp_url = amqp_url
@@ -144,6 +145,7 @@ class HoldingGenerator(FakeGenerator):
 
     async def on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         self.taken.append(json.loads(message.body)["data"]["job_id"])
+        await message.ack()
 
 
 async def test_creates_of_a_model_with_no_free_slot_spare_the_release_pass(
