@@ -105,11 +105,15 @@ class ProgressHub:
             self._scheduled = True
             loop.call_soon_threadsafe(loop.call_later, self.gather_s, self._take_inbox)
 
-    def _take_inbox(self) -> None:
-        self._scheduled = False  # before taking: an update appended later schedules again
+    def take_inbox(self) -> None:
+        """On the loop's thread: hand the step updates waiting in the inbox to their jobs."""
         while self._inbox:
             reporter, step, total = self._inbox.popleft()
             reporter.report(step_percent(step, total), step, total)
+
+    def _take_inbox(self) -> None:
+        self._scheduled = False  # before taking: an update appended later schedules again
+        self.take_inbox()
 
     def add(self, entry: ProgressEntry) -> int:
         """On the loop's thread; the entry's sequence number (for :meth:`wait`)."""
@@ -227,7 +231,10 @@ class ProgressReporter:
         self._hub.from_thread(self, step, total, self._loop)
 
     async def close(self) -> None:
-        """Until this job's entries are sent (a start still held never is: the job ended)."""
+        """Until this job's entries are sent (a start still held never is: the job ended).
+        Step updates the pipeline's thread left in the hub's inbox (taken ``gather_s`` later)
+        are taken first: a fast job's last steps must not go out after its end."""
+        self._hub.take_inbox()
         self._drop_held()
         await self._hub.wait(self._last)
 
