@@ -49,14 +49,32 @@ def check_streams(readers: dict[str, SseReader], jobs: dict[str, str]) -> list[s
     return problems
 
 
-def done(readers: dict[str, SseReader], jobs: dict[str, str]) -> int:
-    """Jobs whose terminal event and notification both reached their user's stream."""
-    frames_of = by_job(readers)
-    return sum(
-        1
-        for job in jobs
-        if len({f.event for f in frames_of.get(job, ())} & {*TERMINAL, "notification.created"}) >= 2
-    )
+class Finished:
+    """Jobs whose terminal event and notification both reached their user's stream, counted
+    over the frames that came since the last call only (the burst polls it every 50 ms: a
+    scan of every frame each time cost the load client a millisecond a job at 2,000 jobs)."""
+
+    def __init__(self, readers: dict[str, SseReader]) -> None:
+        self.readers, self.seen = readers, {u: 0 for u in readers}
+        self.marks: dict[str, set[str]] = {}
+        self.count = 0
+
+    def __call__(self, jobs: dict[str, str]) -> int:
+        for user, reader in self.readers.items():
+            frames = reader.frames
+            for f in frames[self.seen[user] :]:
+                if f.id is None or f.event not in (*TERMINAL, "notification.created"):
+                    continue
+                marks = self.marks.setdefault(job_of(f), set())
+                before = len(marks)
+                marks.add("note" if f.event == "notification.created" else "end")
+                self.count += len(marks) == 2 and before == 1
+            self.seen[user] = len(frames)
+        return (
+            self.count
+            if len(self.marks) <= len(jobs)
+            else sum(len(self.marks.get(j, ())) == 2 for j in jobs)
+        )
 
 
 class streams:

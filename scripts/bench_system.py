@@ -32,10 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-import httpx  # noqa: E402
 from bench_cpu import CpuMeter, Group, PgBackends, descendants  # noqa: E402
-from bench_streams import TERMINAL, check_streams, done, streams  # noqa: E402
+from bench_streams import TERMINAL, Finished, check_streams, streams  # noqa: E402
 
+from services.gateway.benchmarks.loadgen import encode, exchange  # noqa: E402
 from tests.e2e.system import System  # noqa: E402
 from tests.faults.rabbit_node import PrivateRabbitNode  # noqa: E402
 from tests.support.infra import PG_HOST, PG_PORT, PG_USER, create_database, drop_database  # noqa: E402
@@ -78,32 +78,42 @@ class Case:
 
 
 async def submit(system: System, case: Case, users: list[str], n: int) -> dict[str, str]:
-    """``n`` jobs, users taking turns, 32 requests in flight on one keep-alive pool. A request
-    whose connection the server closed (keep-alive race) is sent again with the same
-    Idempotency-Key: it can never make a second job."""
+    """``n`` jobs, users taking turns, 32 keep-alive connections each sending its next request
+    when the last is answered. The load client is the machine's too: requests are encoded
+    before the burst and sent on raw sockets (benchmarks/loadgen.py's way; httpx cost about
+    1 ms of CPU a request). A request whose connection the server closed (keep-alive race) is
+    sent again on a new one with the same Idempotency-Key: it can never make a second job."""
     body = {"prompt": "a lighthouse", "model": case.model, "num_inference_steps": case.steps}
-    body |= {"width": 64, "height": 64}
+    raw = json.dumps(body | {"width": 64, "height": 64}).encode()
     tokens = {u: f"Bearer {system.token(u)}" for u in users}
-    jobs: dict[str, str] = {}
     queue = [users[i % len(users)] for i in range(n)]
-    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-    async with httpx.AsyncClient(base_url=system.base_url, timeout=60, limits=limits) as http:
+    requests = [
+        (u, encode("POST", "/api/images/generate", {
+            "Authorization": tokens[u], "Idempotency-Key": uuid.uuid4().hex,
+            "Content-Type": "application/json"}, raw))
+        for u in queue
+    ]  # fmt: skip
+    port = int(system.base_url.rsplit(":", 1)[1])
+    jobs: dict[str, str] = {}
 
-        async def worker() -> None:
-            while queue:
-                user = queue.pop()
-                headers = {"Authorization": tokens[user], "Idempotency-Key": uuid.uuid4().hex}
-                for attempt in range(5):
-                    try:
-                        r = await http.post("/api/images/generate", json=body, headers=headers)
-                        break
-                    except httpx.TransportError:
-                        if attempt == 4:
-                            raise
-                assert r.status_code == 202, r.text
-                jobs[r.json()["job_id"]] = user
+    async def worker() -> None:
+        conn = await asyncio.open_connection("127.0.0.1", port)
+        while requests:
+            user, request = requests.pop()
+            for attempt in range(5):
+                try:
+                    status, answer = await exchange(*conn, request)
+                    break
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    if attempt == 4:
+                        raise
+                    conn[1].close()
+                    conn = await asyncio.open_connection("127.0.0.1", port)
+            assert status == 202, answer
+            jobs[json.loads(answer)["job_id"]] = user
+        conn[1].close()
 
-        await asyncio.gather(*(worker() for _ in range(min(32, n))))
+    await asyncio.gather(*(worker() for _ in range(min(32, n))))
     return jobs
 
 
@@ -169,8 +179,8 @@ async def run_case(case: Case, node: PrivateRabbitNode, base: Path, models: Path
                 jobs.update(await submit(system, case, users, case.jobs))
                 # fails only when nothing finished for 120 s (a slow model on a busy machine
                 # is slow, not stuck)
-                finished, stalled_at = 0, time.monotonic() + 120
-                while (now_done := done(readers, jobs)) < len(jobs):
+                finished, stalled_at, done = 0, time.monotonic() + 120, Finished(readers)
+                while (now_done := done(jobs)) < len(jobs):
                     if now_done > finished:
                         finished, stalled_at = now_done, time.monotonic() + 120
                     assert time.monotonic() < stalled_at, f"{now_done}/{len(jobs)} done"

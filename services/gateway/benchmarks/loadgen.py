@@ -48,7 +48,7 @@ class Phase:
         )
 
 
-async def _exchange(
+async def exchange(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
 ) -> tuple[int, bytes]:
     writer.write(request)
@@ -70,7 +70,7 @@ async def closed_loop(
     async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while (i := next(order)) < total:
             started = time.perf_counter()
-            status, body = await _exchange(reader, writer, requests[i % len(requests)])
+            status, body = await exchange(reader, writer, requests[i % len(requests)])
             phase.latencies_ms.append((time.perf_counter() - started) * 1000)
             phase.statuses[status] += 1
             if keep_bodies:
@@ -99,7 +99,7 @@ async def open_loop(
             due = start + i / rate
             if (wait := due - time.perf_counter()) > 0:
                 await asyncio.sleep(wait)
-            status, _ = await _exchange(reader, writer, requests[i % len(requests)])
+            status, _ = await exchange(reader, writer, requests[i % len(requests)])
             phase.latencies_ms.append((time.perf_counter() - due) * 1000)
             phase.statuses[status] += 1
 
