@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -94,8 +95,30 @@ def _redact_traceback(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, 
     return event_dict
 
 
+class _StdoutLogger:
+    """structlog's final logger: each rendered line written and flushed to the process's
+    stdout of the moment (a test's capture too), under one lock shared with nothing slow.
+    The services' own lines take this path; the stdlib's ``logging`` machinery (a record, the
+    handler's lock, a second pass of the processors in ``ProcessorFormatter``) cost as much as
+    rendering the line itself, once per line in every consumer's per-event log."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or "root"  # read by ``add_logger_name``
+
+    def msg(self, message: str) -> None:
+        with self._lock:
+            out = sys.stdout
+            out.write(message + "\n")
+            out.flush()
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
 def configure_logging(service: str, *, fmt: str = "json", level: str = "INFO") -> None:
-    """Configure structlog and route stdlib logging (uvicorn, aio-pika...) through it."""
+    """Configure structlog (its lines rendered and written directly: :class:`_StdoutLogger`)
+    and route stdlib logging (uvicorn, aio-pika...) through the same processors."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -108,22 +131,21 @@ def configure_logging(service: str, *, fmt: str = "json", level: str = "INFO") -
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    final: list[Any] = [
+        structlog.processors.format_exc_info,
+        _redact_traceback,  # the formatted traceback may quote a secret
+        renderer,
+    ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        # drops a disabled level before any processor runs (a bound stdlib logger would run
-        # them all and only then ask the level); stdlib records still go through `root`.
+        processors=[*shared, *final],
+        logger_factory=_StdoutLogger,
+        # drops a disabled level before any processor runs
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            _redact_traceback,  # the formatted traceback may quote a secret
-            renderer,
-        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)

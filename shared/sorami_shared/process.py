@@ -1,11 +1,11 @@
 """How a long-running service process runs its event loop, and ends after a clean stop.
 
-:func:`run` runs a service's main coroutine on asyncio's own loop, or on uvloop with
-``SORAMI_EVENT_LOOP=uvloop`` (where it is installed: a dependency of ``sorami-shared`` on Linux
-and macOS). uvloop cost the projector, relay and notifier 5-10 % less CPU a job, but the first
-fault run under it found aiormq ending a handshake cut by the network in ``StopAsyncIteration``
-(now handled: messaging/connection.py); it stays opt-in until the fault run has passed under it
-many times (docs/scaling.md).
+:func:`run` runs a service's main coroutine on uvloop (a dependency of ``sorami-shared`` on
+Linux and macOS), or on asyncio's own loop with ``SORAMI_EVENT_LOOP=asyncio`` or where uvloop
+cannot be imported. uvloop costs the workers less CPU a job (docs/scaling.md). It was opt-in
+until the fault run had passed under it repeatedly: the first such run found aiormq ending a
+handshake cut by the network in ``StopAsyncIteration`` (handled since:
+messaging/connection.py).
 
 Once a service has stopped its work (messages settled, connections closed) and logged that,
 nothing is left for the interpreter's own teardown to do but collect torch's, SQLAlchemy's and
@@ -27,9 +27,9 @@ T = TypeVar("T")
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run(main)``, on uvloop when ``SORAMI_EVENT_LOOP=uvloop`` asks for it and it
-    can be imported (see the module doc)."""
-    if os.environ.get("SORAMI_EVENT_LOOP") == "uvloop":
+    """``main`` on uvloop unless ``SORAMI_EVENT_LOOP=asyncio`` asks for asyncio's own loop
+    or uvloop cannot be imported (see the module doc)."""
+    if os.environ.get("SORAMI_EVENT_LOOP", "uvloop") != "asyncio":
         try:
             import uvloop
         except ImportError:  # a machine that lacks it: asyncio's own loop works the same

@@ -25,7 +25,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from .. import metrics
 from ..events import Envelope, UnparseableEvent, parse_event
-from ..logging import get_logger, job_context
+from ..logging import get_logger
 from .consumer import Consumer, settle
 from .policy import Delivery, backoff_seconds
 
@@ -45,16 +45,18 @@ BatchHandler = Callable[[list[Item]], Awaitable[list[Item]]]  # returns the defe
 def log_each(items: list[Item], event: str, **fields: Any) -> None:
     """One log line per item, with its job's identifiers bound (as the one-at-a-time path
     writes them), after a batch committed."""
-    for item in items:
+    for item in items:  # the identifiers as the line's own keys: no contextvars to set
         env = item.envelope
-        with job_context(
-            job_id=env.job_id,
-            user_id=env.user_id,
+        ids = {"job_id": env.job_id, "user_id": env.user_id}
+        log.info(
+            event,
+            **{k: str(v) for k, v in ids.items() if v is not None},
             correlation_id=env.correlationid,
             event_id=str(env.id),
             event_type=env.type,
-        ):
-            log.info(event, attempt=item.delivery.attempt, **fields)
+            attempt=item.delivery.attempt,
+            **fields,
+        )
 
 
 def delivery_of(message: AbstractIncomingMessage, max_attempts: int) -> Delivery:
