@@ -8,10 +8,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sorami_gateway.generations.admission import Admitted, Ask, admit
+from sorami_gateway.generations.admission import Admitted, Ask, admit, statement_arguments
+from sorami_gateway.generations.create_sql import admit_statement
 from sorami_gateway.generations.requests import build_request_models
 from sorami_gateway.guards.idempotency import IdempotencyKeyReused
 from sorami_gateway.guards.limits import LimitExceeded
+from sorami_gateway.infra.db import driver_connection
 from sorami_shared.events import Kind
 from sqlalchemy import text
 
@@ -213,3 +215,30 @@ async def test_a_webhook_url_is_stored_with_the_job(make_settings, engine):
         engine, "SELECT events FROM generation_webhooks WHERE generation_id = :j", j=admitted.job_id
     )
     assert events and isinstance(uuid.UUID(str(admitted.job_id)), uuid.UUID)
+
+
+async def test_a_create_with_a_key_reads_no_whole_table_of_keys(make_settings, engine):
+    """The clean-up of expired keys and the key's own lookup go through the indexes (migration
+    0015): a create's cost must not grow with the day's keys. Counted in the create's own
+    transaction (``pg_stat_xact_user_tables``): no sequential scan of ``idempotency_keys``."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO idempotency_keys (user_id, scope, key, request_hash, job_id,"
+                " response, expires_at) SELECT 'u' || (i % 50), 'POST /api/images/generate',"
+                " md5(i::text), 'h', gen_random_uuid(), '{}', now() + interval '1 day'"
+                " FROM generate_series(1, 20000) AS i"
+            )
+        )
+        await conn.execute(text("ANALYZE idempotency_keys"))
+    settings = make_settings()
+    for key in ("k1", "k2", "k3"):  # past the first plan too
+        asked = ask(settings, idempotency_key=key)
+        arguments, _ = statement_arguments(settings, asked, uuid.uuid4())
+        async with driver_connection(engine) as conn, conn.transaction():
+            assert (await admit_statement(conn, arguments)).outcome == "created"
+            seq, idx = await conn.fetchrow(
+                "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables"
+                " WHERE relname = 'idempotency_keys'"
+            )
+        assert seq == 0 and idx >= 2, (key, seq, idx)  # the lookup and the clean-up
