@@ -146,8 +146,14 @@ async def run_case(case: Case, node: PrivateRabbitNode, base: Path, models: Path
     urls = {s: await create_database(n) for s, n in names.items()}
     registry = json.dumps({"instant": INSTANT})
     gen = {"MODELS": registry, "PRELOAD_MODELS": json.dumps([case.model])}
+    gateway = {"RATE_LIMIT_GENERATIONS": "0", "MAX_UNFINISHED_JOBS": "0"}
     if case.max_batch:
+        # as the gpu k8s component deploys a CUDA generator (deploy/k8s/components/gpu): a
+        # call running, a full one ready, and the interactive reserve, all in flight
+        slots = str(2 * case.max_batch + 16)
         gen |= {"MAX_BATCH": str(case.max_batch), "MAX_BATCH_IMAGES": str(case.max_batch)}
+        gen |= {"PREFETCH": slots}
+        gateway |= {"SCHEDULER_SLOTS_PER_CONSUMER": slots, "SCHEDULER_INTERACTIVE_RESERVE": "16"}
     system = System(
         base_dir=base / vhost,
         database_urls=urls,
@@ -156,7 +162,7 @@ async def run_case(case: Case, node: PrivateRabbitNode, base: Path, models: Path
         model_cache_dir=models,
         image_models=["tiny-image", "instant"],
         gateway_models={"instant": INSTANT},
-        gateway_overrides={"RATE_LIMIT_GENERATIONS": "0", "MAX_UNFINISHED_JOBS": "0"},
+        gateway_overrides=gateway,
         generator_overrides=gen,
         projectors=case.projectors,
         notifiers=case.notifiers,
