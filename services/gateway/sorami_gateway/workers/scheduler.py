@@ -63,6 +63,9 @@ class Scheduler(Worker):
         self._other = True
         self._full: frozenset[str] = frozenset()  # the last pass's (see the module doc)
         self._passed = -1e9  # when the last pass started (monotonic)
+        # the models without a worker the last write of waiting_for saw, and when it ran
+        self._no_worker: frozenset[str] = frozenset()
+        self._marked = -1e9
 
     def heard(self, payload: str | None) -> None:
         if payload:  # a create, naming its model
@@ -81,12 +84,23 @@ class Scheduler(Worker):
     def poll_s(self) -> float:
         return self.settings.scheduler_poll_interval_s
 
+    def _mark_waiting(self, no_worker: frozenset[str]) -> bool:
+        """Whether this pass writes ``waiting_for`` (an UPDATE that scans the queue): when a
+        model lacks a worker, when that set changed, and at least once a poll interval (a
+        mark another replica left is cleared within it)."""
+        now = time.monotonic()
+        if no_worker or no_worker != self._no_worker or now - self._marked >= self.poll_s():
+            self._no_worker, self._marked = no_worker, now
+            return True
+        return False
+
     async def step(self) -> Pass:
         if self._must_pass():
             try:
                 await self._release()
             except BaseException:
                 self._other = True  # what woke this pass still needs one
+                self._marked = -1e9  # its waiting_for write, if any, was rolled back
                 raise
         if time.monotonic() - self._positioned >= self.settings.scheduler_position_interval_s:
             self._positioned = time.monotonic()
@@ -109,6 +123,7 @@ class Scheduler(Worker):
                 now=time.time(),
                 policy=self.settings.scheduler_policy,
                 reserved_slots=self.capacity.reserved,
+                mark_waiting=self._mark_waiting,
             )
             completed = await complete_batches(conn)
         self._full = result.full  # empty when another replica held the pass: never skip then
