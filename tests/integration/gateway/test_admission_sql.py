@@ -242,3 +242,20 @@ async def test_a_create_with_a_key_reads_no_whole_table_of_keys(make_settings, e
                 " WHERE relname = 'idempotency_keys'"
             )
         assert seq == 0 and idx >= 2, (key, seq, idx)  # the lookup and the clean-up
+
+
+async def test_a_job_leaves_the_queue_when_it_leaves_pending(make_settings, engine):
+    """Migration 0016's trigger: a queued job cancelled or failed (by any path) has no queue
+    row from that commit on, so no release pass can send it and none has to purge it; a job
+    still PENDING keeps its row whatever else changes."""
+    settings = make_settings()
+    jobs = [(await admit(engine, settings, ask(settings))).job_id for _ in range(3)]
+    assert await scalar(engine, "SELECT count(*) FROM generation_queue") == 3
+    async with engine.begin() as conn:
+        for job, status in ((jobs[0], "CANCELLED"), (jobs[1], "FAILED"), (jobs[2], "PENDING")):
+            await conn.execute(
+                text("UPDATE generations SET status = :s, updated_at = now() WHERE id = :j"),
+                {"s": status, "j": job},
+            )
+    left = await scalar(engine, "SELECT array_agg(job_id) FROM generation_queue")
+    assert left == [jobs[2]]

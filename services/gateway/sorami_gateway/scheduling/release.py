@@ -14,9 +14,9 @@ those free slots, ``reserved_slots`` per model are the interactive tier's alone 
 takes them; see :func:`.policy.plan`).
 
 On the driver (asyncpg, pre-built statements, no ORM): a pass is on every job's path from
-create to generator, so it costs six round trips whatever it releases (the lock; the purge
-with the counts; in flight; waiting_for; the candidates with their shares; the move with the
-outbox wake-up), plus one to save the shares.
+create to generator, so it costs six round trips whatever it releases (the lock; the counts;
+in flight; waiting_for, unless nothing changed; the candidates with their shares; the move
+with the outbox wake-up), plus one to save the shares.
 """
 
 from __future__ import annotations
@@ -47,14 +47,9 @@ class PassResult:
 
 
 _LOCK = f"SELECT pg_try_advisory_xact_lock({SCHEDULER_LOCK})"
-# jobs no longer PENDING (cancelled, deleted) leave the queue; the counts leave them out (a
-# data-modifying CTE and its query see the same snapshot)
-_PURGE_AND_COUNT = (
-    "WITH purged AS (DELETE FROM generation_queue q USING generations g"
-    " WHERE g.id = q.job_id AND g.status <> 'PENDING' RETURNING q.job_id)"
-    " SELECT model, count(*) FROM generation_queue"
-    " WHERE job_id NOT IN (SELECT job_id FROM purged) GROUP BY model"
-)
+# the queued jobs per model. Every queued job is PENDING: one that leaves PENDING (cancelled,
+# failed) leaves the queue by a trigger (migration 0016), a deleted one by the foreign key.
+_COUNT = "SELECT model, count(*) FROM generation_queue GROUP BY model"
 IN_FLIGHT = (  # jobs per model released and not finished (positions.py too)
     "SELECT g.params->>'model', count(*) FROM generations g"
     " WHERE g.status IN ('PENDING', 'PROCESSING')"
@@ -122,7 +117,7 @@ async def release_pass(
     lacks a worker and nothing changed; always when not given)."""
     if not await conn.fetchval(_LOCK):
         return PassResult(ran=False)
-    queued_models = {m: n for m, n in await conn.fetch(_PURGE_AND_COUNT)}
+    queued_models = {m: n for m, n in await conn.fetch(_COUNT)}
     result = PassResult(ran=True, queued=sum(queued_models.values()), by_model=queued_models)
     if not queued_models:
         return result
