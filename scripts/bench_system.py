@@ -300,7 +300,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--smoke", action="store_true", help="one small instant case (a test)")
     p.add_argument("--gpu-rate", action="store_true", help="2000 jobs, 100 users, max_batch 64")
     p.add_argument("--jobs", type=int, default=400, help="jobs per instant case")
-    p.add_argument("--tiny-jobs", type=int, default=40, help="jobs per tiny-image case")
+    p.add_argument(
+        "--tiny-jobs",
+        type=int,
+        default=160,
+        help="jobs per tiny-image case (40 was too short to compare: a window of 7 s)",
+    )
     p.add_argument("--users", type=int, default=20)
     p.add_argument("--model", choices=["instant", "tiny-image"], help="only this model's cases")
     p.add_argument("--steps", type=int, choices=[4, 20], help="only the cases of this many steps")
