@@ -56,25 +56,20 @@ class Finished:
 
     def __init__(self, readers: dict[str, SseReader]) -> None:
         self.readers, self.seen = readers, {u: 0 for u in readers}
-        self.marks: dict[str, set[str]] = {}
-        self.count = 0
+        self.marks: dict[str, set[bool]] = {}  # job -> which came: notification (True), end
+        self.finished: set[str] = set()
 
     def __call__(self, jobs: dict[str, str]) -> int:
         for user, reader in self.readers.items():
             frames = reader.frames
             for f in frames[self.seen[user] :]:
-                if f.id is None or f.event not in (*TERMINAL, "notification.created"):
-                    continue
-                marks = self.marks.setdefault(job_of(f), set())
-                before = len(marks)
-                marks.add("note" if f.event == "notification.created" else "end")
-                self.count += len(marks) == 2 and before == 1
+                if f.id is not None and f.event in (*TERMINAL, "notification.created"):
+                    marks = self.marks.setdefault(job_of(f), set())
+                    marks.add(f.event == "notification.created")
+                    if len(marks) == 2:
+                        self.finished.add(job_of(f))
             self.seen[user] = len(frames)
-        return (
-            self.count
-            if len(self.marks) <= len(jobs)
-            else sum(len(self.marks.get(j, ())) == 2 for j in jobs)
-        )
+        return len(self.finished & jobs.keys())
 
 
 class streams:
